@@ -1,0 +1,46 @@
+import { InvalidJobPayloadError, JobName, allJobNames, parseJobPayload, queueOfJob } from './index';
+
+const tenantId = '7d7c2a4e-9f57-4d5e-8d0c-1b6d3c2f9a10';
+const avatarId = '0b1e8f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+
+describe('job contracts', () => {
+  it('assigns every job name to exactly one queue', () => {
+    expect(allJobNames.length).toBeGreaterThan(0);
+    for (const name of allJobNames) expect(queueOfJob[name]).toEqual(expect.any(String));
+  });
+
+  it('accepts a valid avatar.prepare payload', () => {
+    const payload = parseJobPayload(JobName.AvatarPrepare, {
+      v: 1,
+      tenantId,
+      avatarId,
+      imageStorageKey: 'tenants/x/a.jpg',
+      faceIndex: null,
+      modelPack: 'reference',
+    });
+    expect(payload.avatarId).toBe(avatarId);
+  });
+
+  it('rejects a payload without tenantId, naming the field', () => {
+    expect(() =>
+      parseJobPayload(JobName.AvatarPrepare, {
+        v: 1,
+        avatarId,
+        imageStorageKey: 'k',
+        faceIndex: null,
+        modelPack: 'reference',
+      }),
+    ).toThrow(/tenantId/);
+  });
+
+  it('rejects a payload of an unknown version', () => {
+    let caught: unknown;
+    try {
+      parseJobPayload(JobName.WebhookDeliver, { v: 2, tenantId, deliveryId: avatarId });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBeInstanceOf(InvalidJobPayloadError);
+    expect((caught as InvalidJobPayloadError).issues.map((i) => i.path)).toEqual(['v']);
+  });
+});
