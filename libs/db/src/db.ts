@@ -1,0 +1,94 @@
+import { APP_ROLE, DbConfig, PLATFORM_ROLE, deriveAppUrl } from './config';
+import { DbError, isUuid } from './errors';
+import { PooledClient, TransactionClient, createPooledClient } from './prisma';
+import { ApiKeyRepository } from './repositories/api-key.repository';
+import { AssetRepository } from './repositories/asset.repository';
+import { AuditLogRepository } from './repositories/audit-log.repository';
+import { AvatarRepository } from './repositories/avatar.repository';
+import { RenderRepository } from './repositories/render.repository';
+import { SessionRepository } from './repositories/session.repository';
+import { TenantRepository } from './repositories/tenant.repository';
+import { UserRepository } from './repositories/user.repository';
+
+/**
+ * A transaction scoped to one tenant (row-level security applies): raw SQL (`$queryRaw`,
+ * `$executeRaw`) and the typed model delegates. Application code uses the repositories.
+ */
+export type TenantTx = TransactionClient;
+
+export interface Db {
+  /** Used by /readyz; rejects when Postgres is unreachable. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** One transaction as likeness_app with `app.tenant_id` set for it only (set_config(..., true)). */
+  withTenant<T>(tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T>;
+  tenants: TenantRepository;
+  users: UserRepository;
+  sessions: SessionRepository;
+  apiKeys: ApiKeyRepository;
+  assets: AssetRepository;
+  avatars: AvatarRepository;
+  renders: RenderRepository;
+  auditLog: AuditLogRepository;
+}
+
+/** What repositories get: the three ways into the database. */
+export interface DbContext {
+  withTenant<T>(tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T>;
+  /**
+   * Platform-wide work (create/list tenants, create users and sessions): the owner connection,
+   * one transaction under `SET LOCAL ROLE likeness_platform`, the only role with a policy that
+   * spans tenants. likeness_app is not a member of it.
+   */
+  privileged<T>(fn: (tx: TransactionClient) => Promise<T>): Promise<T>;
+  /** likeness_app outside any tenant: sees no tenant rows; calls the SECURITY DEFINER functions. */
+  app(): TransactionClient;
+}
+
+export function createDb(config: DbConfig): Db {
+  const poolMax = config.poolMax ?? 10;
+  const appUrl = config.appUrl ?? deriveAppUrl(config.url, config.appPassword);
+  const app = createPooledClient(appUrl, poolMax);
+  // Opened on first privileged call, so processes that never need it never connect as owner.
+  let owner: PooledClient | undefined;
+  const ownerClient = (): PooledClient =>
+    (owner ??= createPooledClient(config.url, Math.min(2, poolMax)));
+
+  const ctx: DbContext = {
+    async withTenant(tenantId, fn) {
+      if (!isUuid(tenantId))
+        throw new DbError('INVALID_INPUT', `tenant id is not a uuid: ${tenantId}`);
+      return app.prisma.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
+        return fn(tx);
+      });
+    },
+    privileged(fn) {
+      return ownerClient().prisma.$transaction(async (tx) => {
+        await tx.$executeRawUnsafe(`SET LOCAL ROLE ${PLATFORM_ROLE}`);
+        return fn(tx);
+      });
+    },
+    app: () => app.prisma,
+  };
+
+  return {
+    async ping() {
+      await app.pool.query('SELECT 1');
+    },
+    async close() {
+      await Promise.all([app.close(), owner?.close()]);
+    },
+    withTenant: ctx.withTenant,
+    tenants: new TenantRepository(ctx),
+    users: new UserRepository(ctx),
+    sessions: new SessionRepository(ctx),
+    apiKeys: new ApiKeyRepository(ctx),
+    assets: new AssetRepository(ctx),
+    avatars: new AvatarRepository(ctx),
+    renders: new RenderRepository(ctx),
+    auditLog: new AuditLogRepository(ctx),
+  };
+}
+
+export { APP_ROLE };

@@ -1,0 +1,42 @@
+// Public API of libs/db: the only place that talks to Prisma. Callers get plain domain types.
+export { APP_ROLE, DEFAULT_APP_PASSWORD, PLATFORM_ROLE, deriveAppUrl } from './config';
+export type { DbConfig } from './config';
+export { createDb } from './db';
+export type { Db, TenantTx } from './db';
+export { DbError } from './errors';
+export type { DbErrorCode } from './errors';
+export {
+  generateApiKeySecret,
+  hashApiKeySecret,
+  isApiKeySecretFormat,
+  API_KEY_PREFIX_LENGTH,
+} from './api-key-secret';
+export type { GeneratedApiKeySecret } from './api-key-secret';
+export { migrate, MigrationError } from './migrate/migrate';
+export type { MigrateConfig } from './migrate/migrate';
+export { checkDrift, checkMigrationsMatchSchema, diffSchemaAndCatalog } from './drift/drift';
+export {
+  seedDemo,
+  hashPassword,
+  DEMO_TENANT_SLUG,
+  DEMO_API_KEY_FILE,
+  DEMO_API_KEY_SCOPES,
+} from './seed';
+export type { SeedDemoOptions, SeedDemoResult } from './seed';
+export type { TenantRepository, CreateTenantInput } from './repositories/tenant.repository';
+export type { UserRepository, CreateUserInput } from './repositories/user.repository';
+export type { SessionRepository } from './repositories/session.repository';
+export type { ApiKeyRepository, CreateApiKeyInput } from './repositories/api-key.repository';
+export type { AssetRepository, CreateAssetInput } from './repositories/asset.repository';
+export type {
+  AvatarRepository,
+  CreateAvatarInput,
+  UpdateAvatarInput,
+} from './repositories/avatar.repository';
+export type {
+  RenderRepository,
+  CreateRenderInput,
+  UpdateRenderInput,
+} from './repositories/render.repository';
+export type { AuditLogRepository, AppendAuditInput } from './repositories/audit-log.repository';
+export * from './types';

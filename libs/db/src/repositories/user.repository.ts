@@ -1,0 +1,106 @@
+import type { DbContext } from '../db';
+import { DbError, isUniqueViolation, isUuid } from '../errors';
+import type { Prisma } from '../prisma';
+import type { LoginUser, TenantStatus, User, UserRole } from '../types';
+
+type UserRow = Prisma.UserGetPayload<object>;
+
+function toUser(row: UserRow): User {
+  return {
+    id: row.id,
+    tenantId: row.tenantId,
+    email: row.email,
+    role: row.role,
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+export interface CreateUserInput {
+  email: string;
+  /** argon2id hash, never the password. */
+  passwordHash: string;
+  role: UserRole;
+  /** Required for tenant roles, null for PLATFORM_ADMIN. */
+  tenantId: string | null;
+}
+
+interface LoginRow {
+  user_id: string;
+  email: string;
+  password_hash: string;
+  role: UserRole;
+  tenant_id: string | null;
+  tenant_status: TenantStatus | null;
+}
+
+export class UserRepository {
+  constructor(private readonly ctx: DbContext) {}
+
+  /** Privileged path (platform admins have no tenant). Emails are stored lower-case. */
+  async create(input: CreateUserInput): Promise<User> {
+    if ((input.role === 'PLATFORM_ADMIN') !== (input.tenantId === null)) {
+      throw new DbError(
+        'INVALID_INPUT',
+        'PLATFORM_ADMIN users have no tenant; every other role has one',
+      );
+    }
+    try {
+      const row = await this.ctx.privileged((tx) =>
+        tx.user.create({
+          data: {
+            email: input.email.toLowerCase(),
+            passwordHash: input.passwordHash,
+            role: input.role,
+            tenantId: input.tenantId,
+          },
+        }),
+      );
+      return toUser(row);
+    } catch (error) {
+      if (isUniqueViolation(error))
+        throw new DbError('CONFLICT', `user already exists: ${input.email}`);
+      throw error;
+    }
+  }
+
+  /** Login lookup through the SECURITY DEFINER function; null when unknown. */
+  async findForLogin(email: string): Promise<LoginUser | null> {
+    const rows = await this.ctx.app().$queryRaw<
+      LoginRow[]
+    >`SELECT * FROM likeness_find_user_for_login(${email})`;
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id: row.user_id,
+      email: row.email,
+      passwordHash: row.password_hash,
+      role: row.role,
+      tenantId: row.tenant_id,
+      tenantStatus: row.tenant_status,
+    };
+  }
+
+  async findById(tenantId: string, id: string): Promise<User | null> {
+    if (!isUuid(id)) return null;
+    const row = await this.ctx.withTenant(tenantId, (tx) =>
+      tx.user.findFirst({ where: { id, tenantId } }),
+    );
+    return row ? toUser(row) : null;
+  }
+
+  async list(tenantId: string): Promise<User[]> {
+    const rows = await this.ctx.withTenant(tenantId, (tx) =>
+      tx.user.findMany({ where: { tenantId }, orderBy: [{ createdAt: 'asc' }, { id: 'asc' }] }),
+    );
+    return rows.map(toUser);
+  }
+
+  async delete(tenantId: string, id: string): Promise<boolean> {
+    if (!isUuid(id)) return false;
+    const { count } = await this.ctx.withTenant(tenantId, (tx) =>
+      tx.user.deleteMany({ where: { id, tenantId } }),
+    );
+    return count > 0;
+  }
+}

@@ -1,0 +1,178 @@
+// Plain domain types: what libs/db hands to the rest of the code (never Prisma's types).
+
+export type JsonValue =
+  string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+export type TenantStatus = 'ACTIVE' | 'SUSPENDED';
+export type UserRole = 'PLATFORM_ADMIN' | 'TENANT_ADMIN' | 'TENANT_VIEWER';
+export type AssetKind = 'IMAGE' | 'AUDIO' | 'VIDEO';
+export type AvatarStatus = 'PROCESSING' | 'READY' | 'FAILED';
+export type RenderStatus = 'QUEUED' | 'RUNNING' | 'ENCODING' | 'SUCCEEDED' | 'FAILED' | 'CANCELED';
+
+export interface Tenant {
+  id: string;
+  name: string;
+  slug: string;
+  plan: string;
+  status: TenantStatus;
+  limits: JsonObject;
+  stripeCustomerId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface User {
+  id: string;
+  /** Null for platform admins. */
+  tenantId: string | null;
+  email: string;
+  role: UserRole;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+/** What login needs: the hash to verify and whether the tenant may log in. */
+export interface LoginUser {
+  id: string;
+  email: string;
+  passwordHash: string;
+  role: UserRole;
+  tenantId: string | null;
+  tenantStatus: TenantStatus | null;
+}
+
+export interface Session {
+  id: string;
+  userId: string;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  createdAt: Date;
+}
+
+export interface SessionAuth {
+  sessionId: string;
+  expiresAt: Date;
+  revokedAt: Date | null;
+  user: { id: string; email: string; role: UserRole; tenantId: string | null };
+  tenantStatus: TenantStatus | null;
+}
+
+export interface ApiKey {
+  id: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+  spendCapCents: number | null;
+  createdAt: Date;
+}
+
+/** Result of `apiKeys.authenticate`: the caller decides what expired / revoked / suspended mean. */
+export interface ApiKeyAuth {
+  apiKeyId: string;
+  tenantId: string;
+  name: string;
+  prefix: string;
+  scopes: string[];
+  expiresAt: Date | null;
+  revokedAt: Date | null;
+  spendCapCents: number | null;
+  tenant: { id: string; name: string; slug: string; plan: string; status: TenantStatus };
+}
+
+export interface Asset {
+  id: string;
+  tenantId: string;
+  kind: AssetKind;
+  mime: string;
+  /** Size in bytes (stored as bigint; always a safe integer here). */
+  bytes: number;
+  sha256: string;
+  storageKey: string;
+  probe: JsonObject;
+  createdAt: Date;
+}
+
+export interface Avatar {
+  id: string;
+  tenantId: string;
+  name: string;
+  imageAssetId: string;
+  faceIndex: number | null;
+  faceBox: JsonValue | null;
+  keypoints: JsonValue | null;
+  status: AvatarStatus;
+  failureReason: string | null;
+  consentAttestation: string;
+  consentAt: Date;
+  modelPack: string;
+  previewAssetId: string | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface AvatarSimilarity {
+  avatarId: string;
+  /** Cosine similarity, 1 = same direction. */
+  similarity: number;
+}
+
+export interface Render {
+  id: string;
+  tenantId: string;
+  apiKeyId: string | null;
+  avatarId: string;
+  audioAssetId: string;
+  prompt: string;
+  controls: JsonObject;
+  seed: number;
+  modelPack: string;
+  modelPackVersion: string;
+  status: RenderStatus;
+  priority: number;
+  progress: JsonValue | null;
+  outputAssetId: string | null;
+  identityScore: number | null;
+  costCents: number | null;
+  error: JsonValue | null;
+  attempts: number;
+  idempotencyKey: string | null;
+  inputHash: string;
+  queuedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  deadlineAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface RenderEvent {
+  id: string;
+  tenantId: string;
+  renderId: string;
+  sequence: number;
+  type: string;
+  payload: JsonValue;
+  createdAt: Date;
+}
+
+export interface AuditLogEntry {
+  id: string;
+  tenantId: string | null;
+  actor: string;
+  action: string;
+  target: string | null;
+  data: JsonObject;
+  createdAt: Date;
+}
+
+/** Keyset pagination: newest first; pass the last item's id as `before` for the next page. */
+export interface ListOptions {
+  /** Default 50, at most 500. */
+  first?: number;
+  before?: string;
+}
