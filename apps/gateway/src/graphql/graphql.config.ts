@@ -1,0 +1,64 @@
+import { Logger } from '@nestjs/common';
+import type { ApolloDriverConfig } from '@nestjs/apollo';
+import type { ApolloServerPlugin } from '@apollo/server';
+import type { GraphQLFormattedError } from 'graphql';
+import { isErrorCode } from '@likeness/contracts';
+import { formatGraphQLError } from '../errors/format-error';
+import { httpStatusOf } from '../errors/likeness.exception';
+import type { RequestWithPrincipal } from '../auth/principal';
+
+const logger = new Logger('GraphQL');
+
+interface GatewayContext {
+  req: RequestWithPrincipal;
+}
+
+/**
+ * Adds the request id to every error and, when a request failed as a whole (no data), answers
+ * with the HTTP status of its error code, as the GraphQL-over-HTTP spec allows for
+ * application/graphql-response+json.
+ */
+const requestIdAndStatusPlugin: ApolloServerPlugin<GatewayContext> = {
+  async requestDidStart() {
+    return {
+      async willSendResponse({ response, contextValue }) {
+        if (response.body.kind !== 'single') return;
+        const result = response.body.singleResult;
+        const errors = result.errors;
+        if (!errors?.length) return;
+        const requestId = contextValue.req?.id;
+        if (requestId) {
+          result.errors = errors.map((e): GraphQLFormattedError => ({
+            ...e,
+            extensions: { ...e.extensions, requestId },
+          }));
+        }
+        if (result.data == null) {
+          const code = errors[0]?.extensions?.['code'];
+          if (isErrorCode(code) && response.http.status === undefined) {
+            response.http.status = httpStatusOf(code);
+          }
+        }
+      },
+    };
+  },
+};
+
+export function graphqlOptions(): ApolloDriverConfig {
+  return {
+    path: '/graphql',
+    // The SDL lives in apps/gateway/schema.graphql, written by the `gateway:schema` target and
+    // checked by a test; the running server never writes files.
+    autoSchemaFile: true,
+    sortSchema: true,
+    playground: false,
+    introspection: true,
+    plugins: [requestIdAndStatusPlugin],
+    // Nest would reset every execution-error status to 200 after our plugin has chosen one.
+    preserveHttpStatusForExecutionErrors: false,
+    formatError: (formatted, error) =>
+      formatGraphQLError(formatted, error, undefined, (err) =>
+        logger.error(err instanceof Error ? (err.stack ?? err.message) : JSON.stringify(err)),
+      ),
+  };
+}
