@@ -37,7 +37,12 @@ export default [
             { sourceTag: 'type:e2e', onlyDependOnLibsWithTags: ['type:lib'] },
             {
               sourceTag: 'type:worker',
-              onlyDependOnLibsWithTags: ['lib:contracts', 'lib:pipeline', 'lib:model-zoo', 'lib:storage'],
+              onlyDependOnLibsWithTags: [
+                'lib:contracts',
+                'lib:pipeline',
+                'lib:model-zoo',
+                'lib:storage',
+              ],
             },
             { sourceTag: 'lib:contracts', onlyDependOnLibsWithTags: [] },
             { sourceTag: 'lib:pipeline', onlyDependOnLibsWithTags: ['lib:contracts'] },

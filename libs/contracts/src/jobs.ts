@@ -34,7 +34,11 @@ export const RenderJobV1 = z.object({
   maxSide: z.number().int().min(64).max(2048),
   fps: z.number().int().min(1).max(60),
   steps: z.number().int().min(1).max(100),
-  seed: z.number().int().min(0).max(2 ** 31 - 1),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
   modelPack: z.string().min(1),
 });
 
