@@ -37,6 +37,5 @@ export async function createGateway(config: AppConfig): Promise<NestFastifyAppli
       logger: config.logLevel === 'silent' ? false : ['error', 'warn', 'log'],
     },
   );
-  app.enableShutdownHooks();
   return app;
 }
