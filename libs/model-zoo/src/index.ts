@@ -1,0 +1,2 @@
+export * from './graph-builder';
+export * from './reference/vae';
