@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './object-storage';
+export * from './local-directory-storage';
