@@ -1,0 +1,3 @@
+export * from './errors';
+export * from './plans';
+export * from './pricing';
