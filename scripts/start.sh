@@ -43,7 +43,14 @@ run_ts() { node -r @swc-node/register "$@"; }
 run_ts libs/db/src/cli.ts migrate
 seed_json="$(run_ts libs/db/src/cli.ts seed)"
 
-SWC_NODE_PROJECT=apps/gateway/tsconfig.json run_ts apps/gateway/src/main.ts >>"$LIKENESS_DATA_DIR/log/gateway.log" 2>&1 &
+# Refuse to start next to another process on our port: readiness would then be its answer.
+if ! node -e 'const s=require("net").createServer().once("error",()=>process.exit(1)).listen(+process.argv[1],()=>s.close())' "$PORT"; then
+  echo "likeness: port $PORT is already in use (another npm start?); stop it or set PORT." >&2
+  exit 1
+fi
+# node itself in the background (not a shell function), so $! is the process we must stop.
+SWC_NODE_PROJECT=apps/gateway/tsconfig.json node -r @swc-node/register apps/gateway/src/main.ts \
+  >>"$LIKENESS_DATA_DIR/log/gateway.log" 2>&1 &
 pids+=("$!")
 
 started=$(date +%s%N)
