@@ -2,17 +2,9 @@
 // gateway as its own Node process, and the `likeness` CLI talking to it over HTTP.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-
-const ROOT = path.resolve(__dirname, '..', '..');
-
-interface Ran {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+import { collect, freePort, type Ran, ROOT } from './support';
 
 function tsProcess(entry: string, tsconfig: string, env: NodeJS.ProcessEnv, args: string[] = []) {
   return spawn(process.execPath, ['-r', '@swc-node/register', entry, ...args], {
@@ -22,30 +14,10 @@ function tsProcess(entry: string, tsconfig: string, env: NodeJS.ProcessEnv, args
   });
 }
 
-function collect(child: ChildProcess): Promise<Ran> {
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
 const dbCli = (env: NodeJS.ProcessEnv, ...args: string[]) =>
   collect(tsProcess('libs/db/src/cli.ts', 'tsconfig.json', env, args));
 const likeness = (env: NodeJS.ProcessEnv, ...args: string[]) =>
   collect(tsProcess('apps/cli/src/main.ts', 'apps/cli/tsconfig.json', env, args));
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function waitForReady(url: string, child: ChildProcess, logs: () => string): Promise<void> {
   const deadline = Date.now() + 60_000;

@@ -6,7 +6,7 @@ import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+import { ROOT } from './support';
 
 function services(
   env: NodeJS.ProcessEnv,

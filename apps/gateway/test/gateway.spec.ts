@@ -90,48 +90,37 @@ describe('health', () => {
     });
   });
 
-  it('is not ready, and says which dependency failed, when Redis is unreachable', async () => {
-    const broken = await createGateway(
-      loadConfig({ ...env, REDIS_URL: 'redis://127.0.0.1:1', READINESS_TIMEOUT_MS: '500' }),
-    );
-    try {
-      await broken.init();
-      await broken.getHttpAdapter().getInstance().ready();
-      const res = await broken.inject({ method: 'GET', url: '/readyz' });
-      expect(res.statusCode).toBe(503);
-      const body = res.json() as {
-        checks: { postgres: { status: string }; redis: { status: string } };
-      };
-      expect(body.checks.postgres.status).toBe('ok');
-      expect(body.checks.redis.status).toBe('fail');
-    } finally {
-      await broken.close();
-    }
-  });
-
-  it('is not ready when Postgres is unreachable', async () => {
-    const broken = await createGateway(
-      loadConfig({
-        ...env,
+  it.each([
+    ['Redis', { REDIS_URL: 'redis://127.0.0.1:1' }, { postgres: 'ok', redis: 'fail' }],
+    [
+      'Postgres',
+      {
         DATABASE_URL: 'postgresql://postgres@127.0.0.1:1/none',
         DATABASE_APP_URL: 'postgresql://likeness_app@127.0.0.1:1/none',
-        READINESS_TIMEOUT_MS: '500',
-      }),
-    );
-    try {
-      await broken.init();
-      await broken.getHttpAdapter().getInstance().ready();
-      const res = await broken.inject({ method: 'GET', url: '/readyz' });
-      expect(res.statusCode).toBe(503);
-      const body = res.json() as {
-        checks: { postgres: { status: string }; redis: { status: string } };
-      };
-      expect(body.checks.postgres.status).toBe('fail');
-      expect(body.checks.redis.status).toBe('ok');
-    } finally {
-      await broken.close();
-    }
-  });
+      },
+      { postgres: 'fail', redis: 'ok' },
+    ],
+  ])(
+    'is not ready, and says which dependency failed, when %s is unreachable',
+    async (_, broken, expected) => {
+      const gateway = await createGateway(
+        loadConfig({ ...env, ...broken, READINESS_TIMEOUT_MS: '500' }),
+      );
+      try {
+        await gateway.init();
+        await gateway.getHttpAdapter().getInstance().ready();
+        const res = await gateway.inject({ method: 'GET', url: '/readyz' });
+        expect(res.statusCode).toBe(503);
+        const body = res.json() as {
+          checks: { postgres: { status: string }; redis: { status: string } };
+        };
+        expect(body.checks.postgres.status).toBe(expected.postgres);
+        expect(body.checks.redis.status).toBe(expected.redis);
+      } finally {
+        await gateway.close();
+      }
+    },
+  );
 });
 
 describe('viewer', () => {

@@ -1,3 +1,4 @@
+import { thrown } from './test-helpers';
 import {
   BillingError,
   BillingErrorCode,
@@ -19,15 +20,6 @@ const numericFields = [
   'pricePerVideoSecondCents',
   'requestsPerMinute',
 ] as const satisfies readonly (keyof Plan)[];
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('plans', () => {
   it('has exactly the four plans, each under its own id', () => {

@@ -1,3 +1,4 @@
+import { thrown } from './test-helpers';
 import { ErrorCode } from '@likeness/contracts';
 import {
   BillingError,
@@ -8,15 +9,6 @@ import {
   priceRender,
   type RenderAllowanceInput,
 } from './index';
-
-function thrown(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('billableVideoSeconds: every started second counts', () => {
   it.each<[number, number]>([

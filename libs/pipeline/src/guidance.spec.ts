@@ -1,3 +1,4 @@
+import { fieldOf } from './test-helpers';
 import {
   DEFAULT_AUDIO_CFG,
   DEFAULT_PROMPT_CFG,
@@ -50,19 +51,11 @@ describe('combineGuidance', () => {
   });
 
   it('rejects mismatched lengths and bad scales', () => {
-    const field = (fn: () => unknown): string => {
-      try {
-        fn();
-      } catch (e) {
-        if (e instanceof PipelineInputError) return e.field;
-      }
-      return 'no error';
-    };
-    expect(field(() => combineGuidance(u, new Float32Array(2), ta))).toBe('vText');
-    expect(field(() => combineGuidance(u, t, new Float32Array(4)))).toBe('vTextAudio');
-    expect(field(() => combineGuidance(u, t, ta, {}, new Float32Array(1)))).toBe('out');
-    expect(field(() => combineGuidance(u, t, ta, { promptCfg: Number.NaN }))).toBe('promptCfg');
-    expect(field(() => combineGuidance(u, t, ta, { audioCfg: -1 }))).toBe('audioCfg');
+    expect(fieldOf(() => combineGuidance(u, new Float32Array(2), ta))).toBe('vText');
+    expect(fieldOf(() => combineGuidance(u, t, new Float32Array(4)))).toBe('vTextAudio');
+    expect(fieldOf(() => combineGuidance(u, t, ta, {}, new Float32Array(1)))).toBe('out');
+    expect(fieldOf(() => combineGuidance(u, t, ta, { promptCfg: Number.NaN }))).toBe('promptCfg');
+    expect(fieldOf(() => combineGuidance(u, t, ta, { audioCfg: -1 }))).toBe('audioCfg');
   });
 });
 

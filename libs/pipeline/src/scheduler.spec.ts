@@ -1,4 +1,5 @@
-import { FlowMatchEulerScheduler, PipelineInputError, shiftSigma } from './index';
+import { fieldOf } from './test-helpers';
+import { FlowMatchEulerScheduler, shiftSigma } from './index';
 
 describe('shiftSigma', () => {
   it('matches σ′ = shift·σ / (1 + (shift − 1)·σ)', () => {
@@ -88,26 +89,18 @@ describe('FlowMatchEulerScheduler', () => {
   });
 
   it('rejects bad options and arguments, naming the field', () => {
-    const field = (fn: () => unknown): string => {
-      try {
-        fn();
-      } catch (e) {
-        if (e instanceof PipelineInputError) return e.field;
-      }
-      return 'no error';
-    };
-    expect(field(() => new FlowMatchEulerScheduler({ steps: 0 }))).toBe('steps');
-    expect(field(() => new FlowMatchEulerScheduler({ steps: 2.5 }))).toBe('steps');
-    expect(field(() => new FlowMatchEulerScheduler({ shift: 0 }))).toBe('shift');
-    expect(field(() => new FlowMatchEulerScheduler({ shift: Number.NaN }))).toBe('shift');
+    expect(fieldOf(() => new FlowMatchEulerScheduler({ steps: 0 }))).toBe('steps');
+    expect(fieldOf(() => new FlowMatchEulerScheduler({ steps: 2.5 }))).toBe('steps');
+    expect(fieldOf(() => new FlowMatchEulerScheduler({ shift: 0 }))).toBe('shift');
+    expect(fieldOf(() => new FlowMatchEulerScheduler({ shift: Number.NaN }))).toBe('shift');
     const s = new FlowMatchEulerScheduler({ steps: 3 });
     const x = new Float32Array(4);
-    expect(field(() => s.step(x, new Float32Array(4), 3))).toBe('i');
-    expect(field(() => s.step(x, new Float32Array(4), -1))).toBe('i');
-    expect(field(() => s.step(x, new Float32Array(3), 0))).toBe('velocity');
-    expect(field(() => s.step(x, new Float32Array(4), 0, new Float32Array(5)))).toBe('out');
-    expect(field(() => s.timestep(3))).toBe('i');
-    expect(field(() => s.sigma(4))).toBe('i');
+    expect(fieldOf(() => s.step(x, new Float32Array(4), 3))).toBe('i');
+    expect(fieldOf(() => s.step(x, new Float32Array(4), -1))).toBe('i');
+    expect(fieldOf(() => s.step(x, new Float32Array(3), 0))).toBe('velocity');
+    expect(fieldOf(() => s.step(x, new Float32Array(4), 0, new Float32Array(5)))).toBe('out');
+    expect(fieldOf(() => s.timestep(3))).toBe('i');
+    expect(fieldOf(() => s.sigma(4))).toBe('i');
     expect(s.sigma(3)).toBe(0);
   });
 });
