@@ -15,6 +15,24 @@ if [ "$node_major" -lt 20 ]; then
   exit 3
 fi
 
+# System tools: ffmpeg/ffprobe (media probing, audio decode, MP4 encode).
+missing=()
+command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+    echo "installing ${missing[*]} with apt ..." >&2
+    start=$(date +%s)
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 \
+      || { apt-get -o DPkg::Lock::Timeout=120 update -q >/dev/null 2>&1 || true
+           apt-get -o DPkg::Lock::Timeout=120 install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
+    echo "installed ${missing[*]} in $(( $(date +%s) - start )) s" >&2
+  else
+    echo "missing: ${missing[*]}; install it (Debian/Ubuntu: apt-get install ${missing[*]}; macOS: brew install ${missing[*]})." >&2
+    exit 3
+  fi
+fi
+
 stamp="node_modules/.likeness-lock.sha256"
 want="$(sha256sum package-lock.json | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
