@@ -1,3 +1,5 @@
+import type { Role } from './access';
+
 /** Who is calling. Attached to the request by the AuthGuard; read through the decorators. */
 export interface TenantSummary {
   id: string;
@@ -15,10 +17,21 @@ export interface ApiKeyPrincipal {
   tenant: TenantSummary;
 }
 
-export type Principal = ApiKeyPrincipal;
+/** A signed-in user (session token from `login`). Platform admins belong to no tenant. */
+export interface UserPrincipal {
+  kind: 'USER';
+  userId: string;
+  sessionId: string;
+  email: string;
+  role: Role;
+  tenant: TenantSummary | null;
+}
+
+export type Principal = ApiKeyPrincipal | UserPrincipal;
 
 export interface RequestWithPrincipal {
   principal?: Principal;
   headers: Record<string, string | string[] | undefined>;
   id?: string;
+  ip?: string;
 }

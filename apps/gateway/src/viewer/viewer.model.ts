@@ -33,10 +33,18 @@ export class ViewerApiKey {
   @Field(() => [String]) scopes!: string[];
 }
 
+@ObjectType({ description: 'The signed-in user (session token from login).' })
+export class ViewerUser {
+  @Field(() => ID) id!: string;
+  @Field() email!: string;
+  @Field({ description: 'PLATFORM_ADMIN, TENANT_ADMIN or TENANT_VIEWER.' }) role!: string;
+}
+
 @ObjectType({ description: 'Who am I: the caller, its tenant and its plan.' })
 export class Viewer {
   @Field(() => ViewerKind) kind!: ViewerKind;
   @Field(() => Tenant, { nullable: true, description: 'Null only for platform administrators.' })
   tenant!: Tenant | null;
   @Field(() => ViewerApiKey, { nullable: true }) apiKey!: ViewerApiKey | null;
+  @Field(() => ViewerUser, { nullable: true }) user!: ViewerUser | null;
 }
