@@ -15,19 +15,27 @@ export type { GeneratedApiKeySecret } from './api-key-secret';
 export { migrate, MigrationError } from './migrate/migrate';
 export type { MigrateConfig } from './migrate/migrate';
 export { checkDrift, checkMigrationsMatchSchema, diffSchemaAndCatalog } from './drift/drift';
-export {
-  seedDemo,
-  hashPassword,
-  DEMO_TENANT_SLUG,
-  DEMO_API_KEY_FILE,
-  DEMO_API_KEY_SCOPES,
-} from './seed';
+export { hashPassword, verifyPassword } from './password';
+export { seedDemo, DEMO_TENANT_SLUG, DEMO_API_KEY_FILE, DEMO_API_KEY_SCOPES } from './seed';
 export type { SeedDemoOptions, SeedDemoResult } from './seed';
 export type { TenantRepository, CreateTenantInput } from './repositories/tenant.repository';
 export type { UserRepository, CreateUserInput } from './repositories/user.repository';
 export type { SessionRepository } from './repositories/session.repository';
-export type { ApiKeyRepository, CreateApiKeyInput } from './repositories/api-key.repository';
-export type { AssetRepository, CreateAssetInput } from './repositories/asset.repository';
+export type {
+  ApiKeyRepository,
+  CreateApiKeyInput,
+  ApiKeyAuditInput,
+  ApiKeyCursor,
+  ApiKeyPage,
+  ListApiKeysOptions,
+  RotateApiKeyInput,
+  RotatedApiKey,
+} from './repositories/api-key.repository';
+export type {
+  AssetDownload,
+  AssetRepository,
+  CreateAssetInput,
+} from './repositories/asset.repository';
 export type {
   AvatarRepository,
   CreateAvatarInput,

@@ -233,6 +233,7 @@ it('only the named SECURITY DEFINER functions are callable by the app role', asy
      WHERE n.nspname = 'public' AND p.prosecdef ORDER BY p.proname`,
   );
   expect(rows).toEqual([
+    { proname: 'likeness_asset_for_download', owner: 'likeness_platform' },
     { proname: 'likeness_authenticate_api_key', owner: 'likeness_platform' },
     { proname: 'likeness_authenticate_session', owner: 'likeness_platform' },
     { proname: 'likeness_find_user_for_login', owner: 'likeness_platform' },

@@ -1,10 +1,10 @@
 // Idempotent demo data for `npm start`: a platform admin, a `demo` tenant and its API key.
-import { type Algorithm, hash } from '@node-rs/argon2';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { generateApiKeySecret, hashApiKeySecret, isApiKeySecretFormat } from './api-key-secret';
 import type { Db } from './db';
 import { DbError } from './errors';
+import { hashPassword } from './password';
 import type { Tenant } from './types';
 
 export const DEMO_TENANT_SLUG = 'demo';
@@ -23,14 +23,6 @@ export interface SeedDemoResult {
   admin: { email: string; password: string };
   tenant: { id: string; name: string };
   apiKey: { id: string; secret: string };
-}
-
-/** argon2id with the library's defaults (m = 19 MiB, t = 2, p = 1). */
-// `Algorithm` is an ambient const enum (unusable as a value with isolatedModules); 2 = Argon2id.
-const ARGON2ID: Algorithm = 2;
-
-export function hashPassword(password: string): Promise<string> {
-  return hash(password, { algorithm: ARGON2ID });
 }
 
 async function ensureDemoTenant(db: Db): Promise<Tenant> {

@@ -55,3 +55,5 @@ export function testDatabaseUrls(): { url: string; appUrl: string } {
   }
   return { url, appUrl };
 }
+
+export { populateTenant, POPULATED_TABLES } from './testing/fixtures';

@@ -56,6 +56,21 @@ export interface SessionAuth {
   revokedAt: Date | null;
   user: { id: string; email: string; role: UserRole; tenantId: string | null };
   tenantStatus: TenantStatus | null;
+  /** The user's tenant; null for platform admins. */
+  tenant: { id: string; name: string; plan: string; status: TenantStatus } | null;
+}
+
+/** A change to a tenant; absent fields stay as they are. */
+export interface UpdateTenantInput {
+  name?: string;
+  plan?: string;
+  status?: TenantStatus;
+}
+
+/** Keyset position in the oldest-first tenant list (the last tenant of the previous page). */
+export interface TenantCursor {
+  createdAt: Date;
+  id: string;
 }
 
 export interface ApiKey {

@@ -1,7 +1,7 @@
 import type { DbContext } from '../db';
 import { DbError, isUuid, sqlState } from '../errors';
 import type { Prisma } from '../prisma';
-import type { Asset, AssetKind, JsonObject, ListOptions } from '../types';
+import type { Asset, AssetKind, JsonObject, ListOptions, TenantStatus } from '../types';
 import { jsonInput, jsonObject, page } from './mappers';
 
 type AssetRow = Prisma.AssetGetPayload<object>;
@@ -21,12 +21,35 @@ function toAsset(row: AssetRow): Asset {
 }
 
 export interface CreateAssetInput {
+  /**
+   * The id to use (a uuid). Callers that store the object before the row exists (uploads: the
+   * storage key contains the id) choose it; otherwise Postgres generates one.
+   */
+  id?: string;
   kind: AssetKind;
   mime: string;
   bytes: number;
   sha256: string;
   storageKey: string;
   probe?: JsonObject;
+}
+
+/** What serving a signed download needs, found by asset id alone (see `findForDownload`). */
+export interface AssetDownload {
+  id: string;
+  tenantId: string;
+  mime: string;
+  bytes: number;
+  storageKey: string;
+  tenantStatus: TenantStatus;
+}
+
+interface DownloadRow {
+  tenant_id: string;
+  mime: string;
+  bytes: bigint;
+  storage_key: string;
+  tenant_status: TenantStatus;
 }
 
 export class AssetRepository {
@@ -39,9 +62,13 @@ export class AssetRepository {
         `asset bytes must be a non-negative integer: ${input.bytes}`,
       );
     }
+    if (input.id !== undefined && !isUuid(input.id)) {
+      throw new DbError('INVALID_INPUT', `asset id is not a uuid: ${input.id}`);
+    }
     const row = await this.ctx.withTenant(tenantId, (tx) =>
       tx.asset.create({
         data: {
+          ...(input.id !== undefined ? { id: input.id } : {}),
           tenantId,
           kind: input.kind,
           mime: input.mime,
@@ -61,6 +88,28 @@ export class AssetRepository {
       tx.asset.findFirst({ where: { id, tenantId } }),
     );
     return row ? toAsset(row) : null;
+  }
+
+  /**
+   * The asset behind a signed download URL, whatever its tenant: the one lookup that does not
+   * take a tenant id (a SECURITY DEFINER function, migration 0003). Only for requests whose
+   * URL signature has already been verified. Null when there is no such asset.
+   */
+  async findForDownload(id: string): Promise<AssetDownload | null> {
+    if (!isUuid(id)) return null;
+    const rows = await this.ctx.app().$queryRaw<
+      DownloadRow[]
+    >`SELECT * FROM likeness_asset_for_download(${id}::uuid)`;
+    const row = rows[0];
+    if (!row) return null;
+    return {
+      id,
+      tenantId: row.tenant_id,
+      mime: row.mime,
+      bytes: Number(row.bytes),
+      storageKey: row.storage_key,
+      tenantStatus: row.tenant_status,
+    };
   }
 
   /** Newest first. */

@@ -11,6 +11,16 @@ interface SessionAuthRow {
   role: UserRole;
   tenant_id: string | null;
   tenant_status: TenantStatus | null;
+  tenant_name: string | null;
+  tenant_plan: string | null;
+}
+
+/** The LEFT JOINed tenant columns: all null for a platform admin, all set otherwise (NOT NULL). */
+function tenantOf(row: SessionAuthRow): SessionAuth['tenant'] {
+  const { tenant_id: id, tenant_name: name, tenant_plan: plan, tenant_status: status } = row;
+  return id !== null && name !== null && plan !== null && status !== null
+    ? { id, name, plan, status }
+    : null;
 }
 
 /** Dashboard sessions. Not tenant-owned (platform admins have sessions), so no tenantId argument. */
@@ -47,6 +57,7 @@ export class SessionRepository {
       revokedAt: row.revoked_at,
       user: { id: row.user_id, email: row.email, role: row.role, tenantId: row.tenant_id },
       tenantStatus: row.tenant_status,
+      tenant: tenantOf(row),
     };
   }
 

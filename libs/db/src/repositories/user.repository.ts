@@ -1,7 +1,10 @@
 import type { DbContext } from '../db';
-import { DbError, isUniqueViolation, isUuid } from '../errors';
+import { DbError, isUniqueViolation, isUuid, sqlState } from '../errors';
 import type { Prisma } from '../prisma';
 import type { LoginUser, TenantStatus, User, UserRole } from '../types';
+import { hasPrismaCode } from './asset.repository';
+import type { AppendAuditInput } from './audit-log.repository';
+import { jsonInput } from './mappers';
 
 type UserRow = Prisma.UserGetPayload<object>;
 
@@ -37,29 +40,52 @@ interface LoginRow {
 export class UserRepository {
   constructor(private readonly ctx: DbContext) {}
 
-  /** Privileged path (platform admins have no tenant). Emails are stored lower-case. */
-  async create(input: CreateUserInput): Promise<User> {
+  /**
+   * Privileged path (platform admins have no tenant). Emails are stored lower-case. Throws
+   * DbError CONFLICT when the email is taken, INVALID_REFERENCE when the tenant does not exist.
+   * With `audit`, the entry (tenant = the user's, target = the new user) is written in the same
+   * transaction.
+   */
+  async create(input: CreateUserInput, options?: { audit?: AppendAuditInput }): Promise<User> {
     if ((input.role === 'PLATFORM_ADMIN') !== (input.tenantId === null)) {
       throw new DbError(
         'INVALID_INPUT',
         'PLATFORM_ADMIN users have no tenant; every other role has one',
       );
     }
+    if (input.tenantId !== null && !isUuid(input.tenantId)) {
+      throw new DbError('INVALID_REFERENCE', `tenant id is not a uuid: ${input.tenantId}`);
+    }
     try {
-      const row = await this.ctx.privileged((tx) =>
-        tx.user.create({
+      const row = await this.ctx.privileged(async (tx) => {
+        const created = await tx.user.create({
           data: {
             email: input.email.toLowerCase(),
             passwordHash: input.passwordHash,
             role: input.role,
             tenantId: input.tenantId,
           },
-        }),
-      );
+        });
+        const audit = options?.audit;
+        if (audit) {
+          await tx.auditLog.create({
+            data: {
+              tenantId: created.tenantId,
+              actor: audit.actor,
+              action: audit.action,
+              target: audit.target ?? created.id,
+              data: jsonInput(audit.data ?? {}),
+            },
+          });
+        }
+        return created;
+      });
       return toUser(row);
     } catch (error) {
       if (isUniqueViolation(error))
         throw new DbError('CONFLICT', `user already exists: ${input.email}`);
+      if (sqlState(error) === '23503' || hasPrismaCode(error, 'P2003'))
+        throw new DbError('INVALID_REFERENCE', `no tenant ${input.tenantId ?? ''}`);
       throw error;
     }
   }
