@@ -3,10 +3,16 @@ import { GraphQLModule } from '@nestjs/graphql';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
 import { APP_CONFIG, type AppConfig } from './config/config';
 import { InfraModule } from './infra/infra.module';
+import { RealtimeModule } from './realtime';
 import { AuthModule } from './auth/auth.module';
 import { HealthController } from './health/health.controller';
 import { ViewerModule } from './viewer/viewer.module';
+import { IdentityModule } from './identity';
+import { ApiKeysModule } from './api-keys';
+import { AssetsModule } from './assets/assets.module';
 import { graphqlOptions } from './graphql/graphql.config';
+import { ProtectionModule } from './protection';
+import { ObservabilityModule } from './observability';
 
 @Module({})
 class ConfigHolder {}
@@ -25,9 +31,16 @@ export class AppModule {
           exports: [APP_CONFIG],
         },
         InfraModule,
+        RealtimeModule,
         AuthModule,
         GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, ...graphqlOptions() }),
         ViewerModule,
+        IdentityModule,
+        ApiKeysModule,
+        AssetsModule,
+        // Keep after AuthModule: its global guard needs the principal (protection.module.ts).
+        ProtectionModule,
+        ObservabilityModule,
       ],
       controllers: [HealthController],
     };

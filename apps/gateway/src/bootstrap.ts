@@ -2,40 +2,76 @@ import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import fastifyCors from '@fastify/cors';
+import fastifyHelmet from '@fastify/helmet';
+import type { FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import type { AppConfig } from './config/config';
 import { AppModule } from './app.module';
+import {
+  corsOptions,
+  helmetOptions,
+  isGraphQLRequest,
+  RateLimitService,
+  registerHttpProtection,
+} from './protection';
+import {
+  createLogger,
+  GatewayLogController,
+  GatewayMetrics,
+  PinoNestLogger,
+  registerHttpObservability,
+} from './observability';
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** JSON bodies (GraphQL, REST); uploads on /v1/assets stream with their own per-route limit. */
+export const JSON_BODY_LIMIT_BYTES = 1024 * 1024;
+
+export interface GatewayOptions {
+  /** Where the JSON log lines go (default stdout); tests pass a stream to read them. */
+  logDestination?: DestinationStream;
+}
+
 /** Creates the gateway application (not yet listening): used by main.ts and by tests. */
-export async function createGateway(config: AppConfig): Promise<NestFastifyApplication> {
+export async function createGateway(
+  config: AppConfig,
+  options: GatewayOptions = {},
+): Promise<NestFastifyApplication> {
+  const logger = createLogger(config.logLevel, options.logDestination);
   const adapter = new FastifyAdapter({
-    logger:
-      config.logLevel === 'silent'
-        ? false
-        : {
-            level: config.logLevel,
-            redact: {
-              paths: ['req.headers.authorization', 'req.headers.cookie'],
-              censor: '[redacted]',
-            },
-          },
+    loggerInstance: logger,
+    // The class is the runtime fastify's; its type is the workspace's copy of the fastify types,
+    // which TypeScript cannot match with the adapter's own copy (hence the cast).
+    logController: new GatewayLogController() as never,
     // Honour a caller's or proxy's request id when it is sane; otherwise make one.
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    bodyLimit: 1024 * 1024,
+    trustProxy: config.trustProxy,
+    // The default for every content-type parser; a route may set its own (uploads do).
+    bodyLimit: JSON_BODY_LIMIT_BYTES,
   });
-  adapter.getInstance().addHook('onSend', async (request, reply) => {
+  // Typed with the workspace's fastify; Nest's adapter carries its own copy of the types.
+  const fastify = adapter.getInstance<FastifyInstance>();
+  fastify.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id);
+    done(null, payload);
   });
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule.forConfig(config),
     adapter,
-    {
-      logger: config.logLevel === 'silent' ? false : ['error', 'warn', 'log'],
-    },
+    { logger: config.logLevel === 'silent' ? false : new PinoNestLogger(logger) },
   );
+  // Order matters: CORS and security headers first, so even refusals carry them; then the
+  // rate limits and query-size check; the access log and metrics see every response.
+  await fastify.register(fastifyCors, corsOptions(config.corsOrigins));
+  await fastify.register(fastifyHelmet, helmetOptions());
+  const metrics = app.get(GatewayMetrics);
+  registerHttpProtection(fastify, app.get(RateLimitService), config, (request, error) => {
+    if (isGraphQLRequest(request)) metrics.countGraphQLError(error.code);
+  });
+  registerHttpObservability(fastify, metrics);
   return app;
 }

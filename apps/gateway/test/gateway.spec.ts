@@ -8,6 +8,7 @@ import { createDb, generateApiKeySecret, type Db } from '@likeness/db';
 import { loadConfig } from '../src/config/config';
 import { createGateway } from '../src/bootstrap';
 import { printGatewaySchema } from '../src/graphql/print-schema';
+import { ApiKeyCache } from '../src/api-keys';
 
 const env = {
   DATABASE_URL: process.env['DATABASE_URL'],
@@ -37,7 +38,7 @@ afterAll(async () => {
 
 async function newTenantWithKey(scopes = ['renders:read']) {
   const slug = `t-${randomUUID().slice(0, 8)}`;
-  const tenant = await db.tenants.create({ name: `Tenant ${slug}`, slug, plan: 'STARTER' });
+  const tenant = await db.tenants.create({ name: `Tenant ${slug}`, slug, plan: 'starter' });
   const key = generateApiKeySecret('test');
   const apiKey = await db.apiKeys.create(tenant.id, {
     name: 'ci key',
@@ -132,7 +133,7 @@ describe('viewer', () => {
     expect(res.body.errors).toBeUndefined();
     expect(res.body.data?.viewer).toEqual({
       kind: 'API_KEY',
-      tenant: { id: tenant.id, name: tenant.name, plan: 'STARTER', status: 'ACTIVE' },
+      tenant: { id: tenant.id, name: tenant.name, plan: 'starter', status: 'ACTIVE' },
       apiKey: {
         id: apiKey.id,
         name: 'ci key',
@@ -176,6 +177,8 @@ describe('viewer', () => {
     const { tenant, apiKey, secret } = await newTenantWithKey();
     expect((await gql(VIEWER, secret)).status).toBe(200);
     await db.apiKeys.revoke(tenant.id, apiKey.id);
+    // A change made behind the gateway's back must tell the replicas' API key caches.
+    await app.get(ApiKeyCache).invalidateKey(tenant.id, apiKey.id);
     const res = await gql(VIEWER, secret);
     expect(res.status).toBe(401);
     expect(res.body.errors?.[0]?.message).toMatch(/revoked/i);

@@ -2,16 +2,24 @@ import { Inject, Injectable } from '@nestjs/common';
 import { hashApiKeySecret, isApiKeySecretFormat, type Db } from '@likeness/db';
 import { DB } from '../infra/infra.module';
 import { ForbiddenException, UnauthenticatedException } from '../errors/likeness.exception';
+import { ApiKeyCache } from '../api-keys/api-key-cache';
+import { ApiKeyUsageRecorder } from '../api-keys/api-key-usage.recorder';
 import type { ApiKeyPrincipal } from './principal';
 
 /**
- * Turns a bearer API key into a principal. Only the sha256 of the secret reaches the database
- * (a SECURITY DEFINER lookup, since the tenant is not known yet). The per-request cache and
- * revocation push through Redis come with the gateway-core issue.
+ * Turns a bearer API key into a principal. Only the sha256 of the secret is used: looked up in
+ * the in-process ApiKeyCache (invalidated across replicas through Redis), else in the database
+ * through a SECURITY DEFINER function (the tenant is not known yet). Revocation (also a future,
+ * scheduled one), expiry and tenant status are judged on every request, cached or not.
+ * lastUsedAt is recorded in batches (ApiKeyUsageRecorder), never by a write per request.
  */
 @Injectable()
 export class ApiKeyAuthService {
-  constructor(@Inject(DB) private readonly db: Db) {}
+  constructor(
+    @Inject(DB) private readonly db: Db,
+    private readonly cache: ApiKeyCache,
+    private readonly usage: ApiKeyUsageRecorder,
+  ) {}
 
   static looksLikeApiKey(token: string): boolean {
     return token.startsWith('lk_');
@@ -19,7 +27,9 @@ export class ApiKeyAuthService {
 
   async authenticate(secret: string, now = new Date()): Promise<ApiKeyPrincipal> {
     if (!isApiKeySecretFormat(secret)) throw new UnauthenticatedException('Malformed API key');
-    const key = await this.db.apiKeys.authenticate(hashApiKeySecret(secret));
+    const key = await this.cache.lookup(hashApiKeySecret(secret), (hash) =>
+      this.db.apiKeys.authenticate(hash),
+    );
     if (!key) throw new UnauthenticatedException('Unknown API key');
     if (key.revokedAt && key.revokedAt <= now)
       throw new UnauthenticatedException('API key revoked');
@@ -28,6 +38,7 @@ export class ApiKeyAuthService {
     if (key.tenant.status !== 'ACTIVE') {
       throw new ForbiddenException('Tenant is suspended', 'TENANT_SUSPENDED');
     }
+    this.usage.record(key.tenantId, key.apiKeyId, now);
     return {
       kind: 'API_KEY',
       apiKeyId: key.apiKeyId,

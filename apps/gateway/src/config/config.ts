@@ -20,9 +20,46 @@ const schema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')
     .default('redis://127.0.0.1:6379'),
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9:_-]{0,63}$/, 'must be lowercase letters, digits, : _ -')
+    .default('likeness'),
   LIKENESS_DATA_DIR: z.string().min(1).default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READINESS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30000).default(2000),
+  // Assets (src/assets): signed, expiring download URLs.
+  URL_SIGNING_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  SIGNED_URL_TTL_SECONDS: z.coerce.number().int().min(60).max(604_800).default(3600),
+  PUBLIC_URL: z
+    .string()
+    .refine(isBaseUrl, 'must be an http(s) URL without query or fragment')
+    .optional(),
+  // Protection (src/protection): rate limits, CORS, GraphQL limits, proxies.
+  TRUST_PROXY: z
+    .string()
+    .regex(
+      /^(true|false|\d{1,2}|[0-9a-fA-F.:/]+(,[0-9a-fA-F.:/]+)*)$/,
+      'must be true, false, a hop count, or a comma list of proxy addresses/CIDRs',
+    )
+    .default('false'),
+  RATE_LIMIT_IP_PER_MINUTE: z.coerce.number().int().min(1).max(10_000_000).default(600),
+  RATE_LIMIT_API_KEY_PER_MINUTE: z.coerce.number().int().min(1).max(1_000_000_000).optional(),
+  CORS_ORIGINS: z
+    .string()
+    .refine(
+      (v) => v.split(',').every((o) => isOrigin(o.trim())),
+      'must be a comma list of origins like https://app.example.com',
+    )
+    .optional(),
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(100).default(10),
+  GRAPHQL_MAX_COMPLEXITY: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  GRAPHQL_MAX_QUERY_BYTES: z.coerce.number().int().min(256).max(1_000_000).default(20_480),
+  GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),
+  GRAPHQL_MAX_OPERATIONS: z.coerce.number().int().min(1).max(1000).default(10),
+  SESSION_TTL_HOURS: z.coerce.number().positive().max(720).default(12),
+  LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
+  LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
+  LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(86400).default(900),
 });
 
 export type AppConfig = Readonly<{
@@ -31,9 +68,39 @@ export type AppConfig = Readonly<{
   port: number;
   database: { url: string; appUrl?: string; appPassword?: string };
   redisUrl: string;
+  /** Prefix of every Redis key and pub/sub channel this gateway uses (tests isolate by it). */
+  redisPrefix: string;
   dataDir: string;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readinessTimeoutMs: number;
+  /** The gateway's public base URL (no trailing slash) for links it hands out; null = the request's host. */
+  publicUrl: string | null;
+  /**
+   * Signed download URLs: the HMAC secret (required in production; elsewhere null means one is
+   * generated once and kept under `dataDir`) and how long a URL stays valid.
+   */
+  signedUrls: { secret: string | null; ttlSeconds: number };
+  /** Fastify `trustProxy`: whose X-Forwarded-For to believe when finding the client IP. */
+  trustProxy: boolean | number | string[];
+  /** Requests per minute on /graphql and /v1/*: per client IP, and per API key (null = plan). */
+  rateLimits: { ipPerMinute: number; apiKeyPerMinute: number | null };
+  /** Browser origins allowed by CORS (none in production unless CORS_ORIGINS names them). */
+  corsOrigins: readonly string[];
+  /** Limits on one GraphQL request; beyond them it is refused with BAD_USER_INPUT. */
+  graphqlLimits: {
+    maxDepth: number;
+    maxComplexity: number;
+    maxQueryBytes: number;
+    maxAliases: number;
+    maxOperations: number;
+  };
+  /** Lifetime of a session token from `login`. */
+  sessionTtlHours: number;
+  /**
+   * Login brute-force protection: failed attempts per email + IP (reset by a successful login)
+   * and per IP (over 24 h), after which further attempts are refused for `lockoutSeconds`.
+   */
+  login: { maxFailures: number; maxFailuresPerIp: number; lockoutSeconds: number };
 }>;
 
 export class ConfigError extends Error {
@@ -61,6 +128,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
     );
   }
   const e = parsed.data;
+  if (e.NODE_ENV === 'production' && e.URL_SIGNING_SECRET === undefined) {
+    throw new ConfigError([
+      {
+        variable: 'URL_SIGNING_SECRET',
+        message:
+          'is required in production (at least 32 random characters, the same on every replica)',
+      },
+    ]);
+  }
   return {
     nodeEnv: e.NODE_ENV,
     host: e.HOST,
@@ -71,10 +147,65 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
       ...(e.DATABASE_APP_PASSWORD ? { appPassword: e.DATABASE_APP_PASSWORD } : {}),
     },
     redisUrl: e.REDIS_URL,
+    redisPrefix: e.REDIS_PREFIX,
     dataDir: e.LIKENESS_DATA_DIR,
     logLevel: e.LOG_LEVEL,
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
+    publicUrl: e.PUBLIC_URL !== undefined ? e.PUBLIC_URL.replace(/\/+$/, '') : null,
+    signedUrls: { secret: e.URL_SIGNING_SECRET ?? null, ttlSeconds: e.SIGNED_URL_TTL_SECONDS },
+    trustProxy: parseTrustProxy(e.TRUST_PROXY),
+    rateLimits: {
+      ipPerMinute: e.RATE_LIMIT_IP_PER_MINUTE,
+      apiKeyPerMinute: e.RATE_LIMIT_API_KEY_PER_MINUTE ?? null,
+    },
+    corsOrigins:
+      e.CORS_ORIGINS !== undefined
+        ? e.CORS_ORIGINS.split(',').map((o) => o.trim())
+        : e.NODE_ENV === 'production'
+          ? []
+          : DEV_CORS_ORIGINS,
+    graphqlLimits: {
+      maxDepth: e.GRAPHQL_MAX_DEPTH,
+      maxComplexity: e.GRAPHQL_MAX_COMPLEXITY,
+      maxQueryBytes: e.GRAPHQL_MAX_QUERY_BYTES,
+      maxAliases: e.GRAPHQL_MAX_ALIASES,
+      maxOperations: e.GRAPHQL_MAX_OPERATIONS,
+    },
+    sessionTtlHours: e.SESSION_TTL_HOURS,
+    login: {
+      maxFailures: e.LOGIN_MAX_FAILURES,
+      maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
+      lockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
+    },
   };
+}
+
+/** Local browser apps (Vite's dev server) allowed by CORS outside production by default. */
+const DEV_CORS_ORIGINS: readonly string[] = ['http://localhost:5173', 'http://127.0.0.1:5173'];
+
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
+function isBaseUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && !url.search && !url.hash;
+  } catch {
+    return false;
+  }
+}
+
+function parseTrustProxy(value: string): boolean | number | string[] {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  if (/^\d+$/.test(value)) return Number(value);
+  return value.split(',').map((a) => a.trim());
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');

@@ -1,0 +1,33 @@
+import { ErrorCode } from '@likeness/contracts';
+import { LikenessException } from '../errors/likeness.exception';
+
+/** Which limit a caller ran into (extensions.reason). */
+export type RateLimitScope = 'API_KEY' | 'USER' | 'IP';
+
+/** RATE_LIMITED (HTTP 429) with `retryAfterSeconds`, as API.md binds it. */
+export class RateLimitedException extends LikenessException {
+  constructor(retryAfterSeconds: number, scope: RateLimitScope) {
+    const who =
+      scope === 'IP' ? 'this client address' : scope === 'API_KEY' ? 'this API key' : 'this user';
+    super(
+      ErrorCode.RATE_LIMITED,
+      `Too many requests from ${who}; retry after ${retryAfterSeconds} s`,
+      { retryAfterSeconds, reason: `${scope}_RATE_LIMIT` },
+    );
+  }
+}
+
+/** Why a GraphQL request was refused before execution (extensions.reason). */
+export type QueryRejection =
+  | 'QUERY_TOO_LARGE'
+  | 'QUERY_TOO_DEEP'
+  | 'QUERY_TOO_COMPLEX'
+  | 'TOO_MANY_ALIASES'
+  | 'TOO_MANY_OPERATIONS';
+
+/** BAD_USER_INPUT (HTTP 400) on the `query` field: the request is too big to run. */
+export class QueryRejectedException extends LikenessException {
+  constructor(message: string, reason: QueryRejection) {
+    super(ErrorCode.BAD_USER_INPUT, message, { field: 'query', reason });
+  }
+}

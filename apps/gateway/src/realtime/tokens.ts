@@ -1,0 +1,1 @@
+export const PUB_SUB = Symbol('PUB_SUB');
