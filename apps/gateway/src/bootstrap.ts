@@ -3,7 +3,6 @@ import { randomUUID } from 'node:crypto';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import fastifyCors from '@fastify/cors';
-import fastifyHelmet from '@fastify/helmet';
 import type { FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import type { AppConfig } from './config/config';
@@ -11,6 +10,7 @@ import { AppModule } from './app.module';
 import {
   corsOptions,
   helmetOptions,
+  registerSecurityHeaders,
   isGraphQLRequest,
   RateLimitService,
   registerHttpProtection,
@@ -67,7 +67,7 @@ export async function createGateway(
   // Order matters: CORS and security headers first, so even refusals carry them; then the
   // rate limits and query-size check; the access log and metrics see every response.
   await fastify.register(fastifyCors, corsOptions(config.corsOrigins));
-  await fastify.register(fastifyHelmet, helmetOptions());
+  registerSecurityHeaders(fastify, helmetOptions());
   const metrics = app.get(GatewayMetrics);
   registerHttpProtection(fastify, app.get(RateLimitService), config, (request, error) => {
     if (isGraphQLRequest(request)) metrics.countGraphQLError(error.code);

@@ -1,6 +1,11 @@
 export { ProtectionModule } from './protection.module';
 export { RateLimitService, type RateLimitDecision } from './rate-limits';
 export { registerHttpProtection } from './http-protection';
-export { corsOptions, helmetOptions } from './http-hardening';
+export {
+  corsOptions,
+  helmetOptions,
+  registerSecurityHeaders,
+  securityHeaders,
+} from './http-hardening';
 export { RateLimitedException, QueryRejectedException } from './protection.errors';
 export { isGraphQLRequest, restErrorBody, sendLikenessError } from './error-response';
