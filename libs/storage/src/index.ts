@@ -1,3 +1,4 @@
 export * from './errors';
 export * from './object-storage';
 export * from './local-directory-storage';
+export * from './s3-object-storage';

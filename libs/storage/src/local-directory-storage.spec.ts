@@ -13,6 +13,7 @@ import {
   StorageError,
   StorageErrorCode,
 } from './index';
+import { describeObjectStorage } from './object-storage.contract';
 
 let root: string;
 let storage: LocalDirectoryStorage;
@@ -326,3 +327,6 @@ describe('LocalDirectoryStorage', () => {
     expect(await getBytes('k')).toEqual(Buffer.alloc(10, 2));
   });
 });
+
+// The behaviour shared with every other store (S3ObjectStorage runs the same suite).
+describeObjectStorage('LocalDirectoryStorage', () => Promise.resolve(storage));

@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { KeyConflictError, ObjectNotFoundError, ObjectTooLargeError } from './errors';
+import { KeyConflictError, ObjectNotFoundError } from './errors';
+import { HashingMeter } from './hashing-meter';
 import {
   assertValidKey,
   assertValidMaxBytes,
@@ -128,33 +129,6 @@ export class LocalDirectoryStorage implements ObjectStorage {
 
   private pathOf(key: string): string {
     return path.join(this.rootDir, ...key.split('/'));
-  }
-}
-
-/** Passes bytes through while counting and hashing them; fails once `maxBytes` is crossed. */
-class HashingMeter extends Transform {
-  bytes = 0;
-  private readonly hash = createHash('sha256');
-
-  constructor(
-    private readonly key: string,
-    private readonly maxBytes: number | undefined,
-  ) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.byteLength;
-    if (this.maxBytes !== undefined && this.bytes > this.maxBytes) {
-      callback(new ObjectTooLargeError(this.key, this.maxBytes));
-      return;
-    }
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-
-  digest(): string {
-    return this.hash.digest('hex');
   }
 }
 

@@ -3,23 +3,44 @@ import { mkdtemp, rm, rmdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Provider } from '@nestjs/common';
-import { LocalDirectoryStorage, type ObjectStorage } from '@likeness/storage';
+import type { OnModuleDestroy, Provider } from '@nestjs/common';
+import { LocalDirectoryStorage, S3ObjectStorage, type ObjectStorage } from '@likeness/storage';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 
 /**
- * The gateway's object store (libs/storage). Today a local directory,
- * `<LIKENESS_DATA_DIR>/storage`; an S3-compatible store will be another `ObjectStorage` behind
- * this same token, so nothing that injects it changes.
+ * The gateway's object store (libs/storage), chosen by `STORAGE_DRIVER`: a local directory,
+ * `<LIKENESS_DATA_DIR>/storage` (the default), or an S3 bucket (AWS or S3-compatible). Both are
+ * an `ObjectStorage` behind this one token, so nothing that injects it changes.
  */
 export const OBJECT_STORAGE = Symbol('OBJECT_STORAGE');
 
 export const objectStorageProvider: Provider = {
   provide: OBJECT_STORAGE,
   inject: [APP_CONFIG],
-  useFactory: (config: AppConfig): ObjectStorage =>
-    new LocalDirectoryStorage(storageRoot(config.dataDir)),
+  useFactory: (config: AppConfig): ObjectStorage => {
+    const storage = config.storage;
+    switch (storage.driver) {
+      case 'local':
+        return new LocalDirectoryStorage(storageRoot(config.dataDir));
+      case 's3':
+        return new GatewayS3Storage({
+          bucket: storage.bucket,
+          region: storage.region,
+          forcePathStyle: storage.forcePathStyle,
+          ...(storage.endpoint !== null ? { endpoint: storage.endpoint } : {}),
+          ...(storage.credentials !== null ? { credentials: storage.credentials } : {}),
+          ...(storage.prefix !== null ? { prefix: storage.prefix } : {}),
+        });
+    }
+  },
 };
+
+/** Closes the S3 client's pooled connections when the gateway shuts down. */
+class GatewayS3Storage extends S3ObjectStorage implements OnModuleDestroy {
+  onModuleDestroy(): void {
+    this.destroy();
+  }
+}
 
 export function storageRoot(dataDir: string): string {
   return path.resolve(dataDir, 'storage');

@@ -27,4 +27,76 @@ describe('loadConfig', () => {
     expect(c.port).toBe(4000);
     expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
   });
+
+  describe('object storage', () => {
+    const base = { DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/postgres' };
+    const problems = (env: Record<string, string>): { variable: string; message: string }[] => {
+      try {
+        loadConfig({ ...base, ...env });
+      } catch (e) {
+        if (e instanceof ConfigError) return [...e.problems];
+        throw e;
+      }
+      throw new Error('expected a ConfigError');
+    };
+
+    it('defaults to the local directory', () => {
+      expect(loadConfig(base).storage).toEqual({ driver: 'local' });
+      // S3_* variables are ignored unless the driver is s3
+      expect(loadConfig({ ...base, S3_BUCKET: 'media' }).storage).toEqual({ driver: 'local' });
+    });
+
+    it('reads the s3 driver with its defaults', () => {
+      expect(loadConfig({ ...base, STORAGE_DRIVER: 's3', S3_BUCKET: 'media' }).storage).toEqual({
+        driver: 's3',
+        bucket: 'media',
+        region: 'us-east-1',
+        endpoint: null,
+        forcePathStyle: false,
+        credentials: null,
+        prefix: null,
+      });
+    });
+
+    it('reads every s3 variable', () => {
+      const c = loadConfig({
+        ...base,
+        STORAGE_DRIVER: 's3',
+        S3_BUCKET: 'media',
+        S3_REGION: 'eu-central-1',
+        S3_ENDPOINT: 'http://minio:9000',
+        S3_FORCE_PATH_STYLE: 'true',
+        S3_ACCESS_KEY_ID: 'AKIA',
+        S3_SECRET_ACCESS_KEY: 'secret',
+        S3_PREFIX: 'likeness/prod/',
+      });
+      expect(c.storage).toEqual({
+        driver: 's3',
+        bucket: 'media',
+        region: 'eu-central-1',
+        endpoint: 'http://minio:9000',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'AKIA', secretAccessKey: 'secret' },
+        prefix: 'likeness/prod',
+      });
+    });
+
+    it.each<[string, Record<string, string>, string]>([
+      ['s3 without a bucket', { STORAGE_DRIVER: 's3' }, 'S3_BUCKET'],
+      ['an unknown driver', { STORAGE_DRIVER: 'gcs' }, 'STORAGE_DRIVER'],
+      ['an endpoint that is no URL', { S3_ENDPOINT: 'minio:9000' }, 'S3_ENDPOINT'],
+      ['a path style that is no boolean', { S3_FORCE_PATH_STYLE: 'yes' }, 'S3_FORCE_PATH_STYLE'],
+      ['a key id without a secret', { S3_ACCESS_KEY_ID: 'AKIA' }, 'S3_SECRET_ACCESS_KEY'],
+      ['a secret without a key id', { S3_SECRET_ACCESS_KEY: 's' }, 'S3_ACCESS_KEY_ID'],
+      ['a prefix with ..', { S3_PREFIX: 'a/../b' }, 'S3_PREFIX'],
+      ['a prefix with a leading slash', { S3_PREFIX: '/a' }, 'S3_PREFIX'],
+      ['a bucket name too short', { STORAGE_DRIVER: 's3', S3_BUCKET: 'ab' }, 'S3_BUCKET'],
+    ])('refuses %s, naming the variable', (_label, env, variable) => {
+      expect(problems(env).map((p) => p.variable)).toEqual([variable]);
+    });
+
+    it('says why S3_BUCKET is needed', () => {
+      expect(problems({ STORAGE_DRIVER: 's3' })[0]?.message).toMatch(/STORAGE_DRIVER=s3/);
+    });
+  });
 });
