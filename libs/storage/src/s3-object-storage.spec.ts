@@ -73,7 +73,9 @@ async function headExists(storage: S3ObjectStorage, key: string): Promise<boolea
   }
 }
 
-describeObjectStorage('S3ObjectStorage', () => freshStorage());
+// s3rver writes an object in place, so racing PUTs of one key can interleave there; real S3
+// replaces objects atomically per PUT. That one contract test cannot be run against the emulator.
+describeObjectStorage('S3ObjectStorage', () => freshStorage(), { atomicConcurrentPuts: false });
 
 describe('S3ObjectStorage', () => {
   it('maxBytes aborts a multipart upload, leaving the previous object and nothing else', async () => {
