@@ -1,8 +1,8 @@
 import type { DbContext, TenantTx } from '../db';
+import { writeAuditEntry } from './audit-log.repository';
 import { DbError, isUniqueViolation, isUuid } from '../errors';
 import type { Prisma } from '../prisma';
 import type { ApiKey, ApiKeyAuth, JsonObject, TenantStatus } from '../types';
-import { jsonInput } from './mappers';
 
 type ApiKeyRow = Prisma.ApiKeyGetPayload<object>;
 
@@ -100,15 +100,7 @@ async function appendAudit(
   audit: ApiKeyAuditInput | undefined,
 ): Promise<void> {
   if (!audit) return;
-  await tx.auditLog.create({
-    data: {
-      tenantId,
-      actor: audit.actor,
-      action,
-      target: keyId,
-      data: jsonInput(audit.data ?? {}),
-    },
-  });
+  await writeAuditEntry(tx, tenantId, { ...audit, action, target: keyId });
 }
 
 export class ApiKeyRepository {

@@ -1,4 +1,5 @@
 import type { DbContext } from '../db';
+import type { TransactionClient } from '../prisma';
 import type { Prisma } from '../prisma';
 import type { AuditLogEntry, JsonObject, ListOptions } from '../types';
 import { jsonInput, jsonObject, page } from './mappers';
@@ -26,21 +27,31 @@ export interface AppendAuditInput {
   data?: JsonObject;
 }
 
+/**
+ * Writes one audit-log row inside the caller's transaction, so the entry and the change it
+ * records commit or roll back together. Every repository that audits goes through here.
+ */
+export function writeAuditEntry(
+  tx: TransactionClient,
+  tenantId: string | null,
+  input: AppendAuditInput,
+): Promise<AuditRow> {
+  return tx.auditLog.create({
+    data: {
+      tenantId,
+      actor: input.actor,
+      action: input.action,
+      target: input.target ?? null,
+      data: jsonInput(input.data ?? {}),
+    },
+  });
+}
+
 export class AuditLogRepository {
   constructor(private readonly ctx: DbContext) {}
 
   async append(tenantId: string, input: AppendAuditInput): Promise<AuditLogEntry> {
-    const row = await this.ctx.withTenant(tenantId, (tx) =>
-      tx.auditLog.create({
-        data: {
-          tenantId,
-          actor: input.actor,
-          action: input.action,
-          target: input.target ?? null,
-          data: jsonInput(input.data ?? {}),
-        },
-      }),
-    );
+    const row = await this.ctx.withTenant(tenantId, (tx) => writeAuditEntry(tx, tenantId, input));
     return toEntry(row);
   }
 
@@ -49,15 +60,7 @@ export class AuditLogRepository {
     input: AppendAuditInput & { tenantId?: string | null },
   ): Promise<AuditLogEntry> {
     const row = await this.ctx.privileged((tx) =>
-      tx.auditLog.create({
-        data: {
-          tenantId: input.tenantId ?? null,
-          actor: input.actor,
-          action: input.action,
-          target: input.target ?? null,
-          data: jsonInput(input.data ?? {}),
-        },
-      }),
+      writeAuditEntry(tx, input.tenantId ?? null, input),
     );
     return toEntry(row);
   }

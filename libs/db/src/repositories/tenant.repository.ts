@@ -2,7 +2,7 @@ import type { DbContext } from '../db';
 import { DbError, isUniqueViolation, isUuid } from '../errors';
 import type { Prisma } from '../prisma';
 import type { JsonObject, Tenant, TenantCursor, UpdateTenantInput } from '../types';
-import type { AppendAuditInput } from './audit-log.repository';
+import { type AppendAuditInput, writeAuditEntry } from './audit-log.repository';
 import { jsonInput, jsonObject } from './mappers';
 
 type TenantRow = Prisma.TenantGetPayload<object>;
@@ -57,15 +57,7 @@ export class TenantRepository {
         });
         const audit = options?.audit;
         if (audit) {
-          await tx.auditLog.create({
-            data: {
-              tenantId: created.id,
-              actor: audit.actor,
-              action: audit.action,
-              target: audit.target ?? created.id,
-              data: jsonInput(audit.data ?? {}),
-            },
-          });
+          await writeAuditEntry(tx, created.id, { ...audit, target: audit.target ?? created.id });
         }
         return created;
       });
@@ -108,14 +100,10 @@ export class TenantRepository {
             to[key] = after[key];
           }
         }
-        await tx.auditLog.create({
-          data: {
-            tenantId: id,
-            actor: audit.actor,
-            action: audit.action,
-            target: audit.target ?? id,
-            data: jsonInput({ ...(audit.data ?? {}), from, to }),
-          },
+        await writeAuditEntry(tx, id, {
+          ...audit,
+          target: audit.target ?? id,
+          data: { ...(audit.data ?? {}), from, to },
         });
       }
       return after;

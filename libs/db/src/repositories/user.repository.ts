@@ -3,8 +3,7 @@ import { DbError, isUniqueViolation, isUuid, sqlState } from '../errors';
 import type { Prisma } from '../prisma';
 import type { LoginUser, TenantStatus, User, UserRole } from '../types';
 import { hasPrismaCode } from './asset.repository';
-import type { AppendAuditInput } from './audit-log.repository';
-import { jsonInput } from './mappers';
+import { type AppendAuditInput, writeAuditEntry } from './audit-log.repository';
 
 type UserRow = Prisma.UserGetPayload<object>;
 
@@ -68,14 +67,9 @@ export class UserRepository {
         });
         const audit = options?.audit;
         if (audit) {
-          await tx.auditLog.create({
-            data: {
-              tenantId: created.tenantId,
-              actor: audit.actor,
-              action: audit.action,
-              target: audit.target ?? created.id,
-              data: jsonInput(audit.data ?? {}),
-            },
+          await writeAuditEntry(tx, created.tenantId, {
+            ...audit,
+            target: audit.target ?? created.id,
           });
         }
         return created;
