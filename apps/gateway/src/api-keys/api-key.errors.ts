@@ -1,26 +1,19 @@
 import { ErrorCode } from '@likeness/contracts';
-import { LikenessException } from '../errors/likeness.exception';
-
-/** BAD_USER_INPUT naming the offending argument or input field (`extensions.field`). */
-export class ApiKeyInputException extends LikenessException {
-  constructor(field: string, message: string) {
-    super(ErrorCode.BAD_USER_INPUT, message, { field });
-  }
-}
+import {
+  ConflictException,
+  LikenessException,
+  NotFoundException,
+} from '../errors/likeness.exception';
 
 /** Unknown id, or another tenant's key: the two are indistinguishable on purpose. */
-export class ApiKeyNotFoundException extends LikenessException {
+export class ApiKeyNotFoundException extends NotFoundException {
   constructor() {
-    super(ErrorCode.NOT_FOUND, 'No such API key');
+    super('No such API key');
   }
 }
 
 /** The key's state does not allow the operation (e.g. rotating a revoked or expired key). */
-export class ApiKeyConflictException extends LikenessException {
-  constructor(message: string) {
-    super(ErrorCode.CONFLICT, message);
-  }
-}
+export class ApiKeyConflictException extends ConflictException {}
 
 /** An API key tried to grant scopes it does not hold itself. */
 export class ScopeNotHeldException extends LikenessException {

@@ -1,6 +1,6 @@
 import type { ApiKeyCursor } from '@likeness/db';
 import { ALL_SCOPES, SCOPES, isScope } from '../auth/access';
-import { ApiKeyInputException } from './api-key.errors';
+import { BadUserInputException } from '../errors/likeness.exception';
 import { ApiKeyEnvironment, type CreateApiKeyInput } from './api-key.model';
 
 export const NAME_MAX_LENGTH = 100;
@@ -24,21 +24,21 @@ export interface ValidCreateApiKey {
 /** Checks createApiKey's input; throws BAD_USER_INPUT naming the first offending field. */
 export function validateCreateApiKey(input: CreateApiKeyInput, now: Date): ValidCreateApiKey {
   const name = input.name.trim();
-  if (name.length === 0) throw new ApiKeyInputException('name', 'name must not be empty');
+  if (name.length === 0) throw new BadUserInputException('name', 'name must not be empty');
   if (name.length > NAME_MAX_LENGTH) {
-    throw new ApiKeyInputException('name', `name must be at most ${NAME_MAX_LENGTH} characters`);
+    throw new BadUserInputException('name', `name must be at most ${NAME_MAX_LENGTH} characters`);
   }
   if (CONTROL_CHARS.test(name)) {
-    throw new ApiKeyInputException('name', 'name must not contain control characters');
+    throw new BadUserInputException('name', 'name must not contain control characters');
   }
   const scopes = normalizeScopes(input.scopes);
   const expiresAt = input.expiresAt ?? null;
   if (expiresAt && expiresAt.getTime() <= now.getTime()) {
-    throw new ApiKeyInputException('expiresAt', 'expiresAt must be in the future');
+    throw new BadUserInputException('expiresAt', 'expiresAt must be in the future');
   }
   const spendCapCents = input.spendCapCents ?? null;
   if (spendCapCents !== null && spendCapCents < 0) {
-    throw new ApiKeyInputException('spendCapCents', 'spendCapCents must not be negative');
+    throw new BadUserInputException('spendCapCents', 'spendCapCents must not be negative');
   }
   const environment = (input.environment ?? ApiKeyEnvironment.LIVE) === ApiKeyEnvironment.TEST;
   return { name, scopes, expiresAt, environment: environment ? 'test' : 'live', spendCapCents };
@@ -47,11 +47,11 @@ export function validateCreateApiKey(input: CreateApiKeyInput, now: Date): Valid
 /** Known scopes, deduplicated, in SCOPES order; `["*"]` when `*` is among them. */
 export function normalizeScopes(scopes: readonly string[]): string[] {
   if (scopes.length === 0) {
-    throw new ApiKeyInputException('scopes', 'scopes must list at least one scope (or "*")');
+    throw new BadUserInputException('scopes', 'scopes must list at least one scope (or "*")');
   }
   for (const scope of scopes) {
     if (scope !== ALL_SCOPES && !isScope(scope)) {
-      throw new ApiKeyInputException(
+      throw new BadUserInputException(
         'scopes',
         `unknown scope "${scope}"; known scopes: ${SCOPES.join(', ')} or "*"`,
       );
@@ -68,14 +68,14 @@ export function scopesNotHeld(held: readonly string[], wanted: readonly string[]
 }
 
 export function validateKeyId(id: string, field = 'id'): string {
-  if (!UUID_RE.test(id)) throw new ApiKeyInputException(field, `${field} is not an API key id`);
+  if (!UUID_RE.test(id)) throw new BadUserInputException(field, `${field} is not an API key id`);
   return id.toLowerCase();
 }
 
 export function validateGracePeriod(seconds: number | null | undefined): number {
   const grace = seconds ?? DEFAULT_GRACE_PERIOD_SECONDS;
   if (grace < 0 || grace > MAX_GRACE_PERIOD_SECONDS) {
-    throw new ApiKeyInputException(
+    throw new BadUserInputException(
       'gracePeriodSeconds',
       `gracePeriodSeconds must be between 0 and ${MAX_GRACE_PERIOD_SECONDS} (7 days)`,
     );
@@ -86,7 +86,7 @@ export function validateGracePeriod(seconds: number | null | undefined): number 
 export function validatePageSize(first: number | null | undefined): number {
   const size = first ?? DEFAULT_PAGE_SIZE;
   if (size < 1 || size > MAX_PAGE_SIZE) {
-    throw new ApiKeyInputException('first', `first must be between 1 and ${MAX_PAGE_SIZE}`);
+    throw new BadUserInputException('first', `first must be between 1 and ${MAX_PAGE_SIZE}`);
   }
   return size;
 }
@@ -99,8 +99,8 @@ export function encodeCursor(cursor: ApiKeyCursor): string {
 }
 
 export function decodeCursor(value: string): ApiKeyCursor {
-  const invalid = (): ApiKeyInputException =>
-    new ApiKeyInputException('after', 'after is not a cursor from this listing');
+  const invalid = (): BadUserInputException =>
+    new BadUserInputException('after', 'after is not a cursor from this listing');
   if (!/^[A-Za-z0-9_-]{1,200}$/.test(value)) throw invalid();
   const [iso, id, extra] = Buffer.from(value, 'base64url').toString('utf8').split('|');
   if (iso === undefined || id === undefined || extra !== undefined || !UUID_RE.test(id)) {

@@ -1,5 +1,9 @@
 import { ErrorCode } from '@likeness/contracts';
-import { LikenessException } from '../errors/likeness.exception';
+import {
+  ConflictException,
+  LikenessException,
+  NotFoundException,
+} from '../errors/likeness.exception';
 
 /**
  * Why an upload was refused (`extensions.reason` / `error.reason`). The code is BAD_USER_INPUT
@@ -56,16 +60,16 @@ export class UploadTooLargeException extends AssetQuotaException implements HasH
 }
 
 /** No such asset, or another tenant's (never FORBIDDEN for those). */
-export class AssetNotFoundException extends LikenessException {
+export class AssetNotFoundException extends NotFoundException {
   constructor(field?: string) {
-    super(ErrorCode.NOT_FOUND, 'No such asset', field ? { field } : {});
+    super('No such asset', field);
   }
 }
 
 /** deleteAsset while an avatar or render still uses the asset. */
-export class AssetInUseException extends LikenessException {
+export class AssetInUseException extends ConflictException {
   constructor() {
-    super(ErrorCode.CONFLICT, 'The asset is still used by an avatar or a render', { field: 'id' });
+    super('The asset is still used by an avatar or a render', 'id');
   }
 }
 
@@ -83,12 +87,5 @@ export class ExpiredSignedUrlException extends LikenessException implements HasH
     super(ErrorCode.FORBIDDEN, 'The download link has expired; request a new one', {
       reason: 'URL_EXPIRED',
     });
-  }
-}
-
-/** BAD_USER_INPUT on a GraphQL argument (`first`, `after`). */
-export class AssetArgumentException extends LikenessException {
-  constructor(field: string, message: string) {
-    super(ErrorCode.BAD_USER_INPUT, message, { field });
   }
 }

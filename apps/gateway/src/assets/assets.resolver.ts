@@ -13,7 +13,7 @@ import {
 import { Access, TENANT_READERS, TENANT_WRITERS } from '../auth/access';
 import { CurrentTenant } from '../auth/current.decorators';
 import { APP_CONFIG, type AppConfig } from '../config/config';
-import { AssetArgumentException } from './asset.errors';
+import { BadUserInputException } from '../errors/likeness.exception';
 import {
   ASSETS_PAGE,
   Asset,
@@ -36,7 +36,7 @@ export function assetCursor(id: string): string {
 function cursorId(cursor: string): string {
   const text = Buffer.from(cursor, 'base64url').toString('utf8');
   const id = text.startsWith(CURSOR_PREFIX) ? text.slice(CURSOR_PREFIX.length) : '';
-  if (!UUID_RE.test(id)) throw new AssetArgumentException('after', 'after: not a cursor of assets');
+  if (!UUID_RE.test(id)) throw new BadUserInputException('after', 'after: not a cursor of assets');
   return id;
 }
 
@@ -79,7 +79,7 @@ export class AssetsResolver {
   ): Promise<AssetConnection> {
     const size = first ?? ASSETS_PAGE.default;
     if (size < 1 || size > ASSETS_PAGE.max) {
-      throw new AssetArgumentException('first', `first: must be 1 to ${ASSETS_PAGE.max}`);
+      throw new BadUserInputException('first', `first: must be 1 to ${ASSETS_PAGE.max}`);
     }
     const rows = await this.service.list(tenantId, {
       first: size + 1,

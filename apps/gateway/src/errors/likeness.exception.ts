@@ -30,6 +30,34 @@ export class ForbiddenException extends LikenessException {
   }
 }
 
+/** The caller's input is wrong; `field` names the argument or input field (API.md). */
+export class BadUserInputException extends LikenessException {
+  constructor(field: string, message: string) {
+    super(ErrorCode.BAD_USER_INPUT, message, { field });
+  }
+}
+
+/** No such object, or another tenant's (never FORBIDDEN for those). */
+export class NotFoundException extends LikenessException {
+  constructor(message: string, field?: string) {
+    super(ErrorCode.NOT_FOUND, message, field ? { field } : {});
+  }
+}
+
+/** The object's state or a unique value forbids the change; `field` names it when there is one. */
+export class ConflictException extends LikenessException {
+  constructor(message: string, field?: string) {
+    super(ErrorCode.CONFLICT, message, field ? { field } : {});
+  }
+}
+
+/** RATE_LIMITED with `retryAfterSeconds`, as API.md binds it; `reason` says which limit. */
+export class RateLimitedException extends LikenessException {
+  constructor(message: string, retryAfterSeconds: number, reason?: string) {
+    super(ErrorCode.RATE_LIMITED, message, { retryAfterSeconds, ...(reason ? { reason } : {}) });
+  }
+}
+
 /** HTTP status for the GraphQL-over-HTTP response and for REST endpoints. */
 export function httpStatusOf(code: ErrorCode): number {
   switch (code) {

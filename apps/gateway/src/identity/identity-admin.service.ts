@@ -7,7 +7,11 @@ import type { UserPrincipal } from '../auth/principal';
 import { DB } from '../infra/infra.module';
 import { TenantEvents } from '../realtime/tenant-events';
 import { TenantStatus } from '../viewer/viewer.model';
-import { BadUserInputException, ConflictException, NotFoundException } from './identity.errors';
+import {
+  BadUserInputException,
+  ConflictException,
+  NotFoundException,
+} from '../errors/likeness.exception';
 import {
   type CreateTenantInput,
   type CreateUserInput,
@@ -105,7 +109,7 @@ export class IdentityAdminService {
       });
     } catch (error) {
       if (error instanceof DbError && error.code === 'CONFLICT') {
-        throw new ConflictException('slug', `A tenant with the slug ${v.slug} already exists`);
+        throw new ConflictException(`A tenant with the slug ${v.slug} already exists`, 'slug');
       }
       throw error;
     }
@@ -189,7 +193,7 @@ export class IdentityAdminService {
       );
     } catch (error) {
       if (error instanceof DbError && error.code === 'CONFLICT') {
-        throw new ConflictException('email', `A user with the email ${v.email} already exists`);
+        throw new ConflictException(`A user with the email ${v.email} already exists`, 'email');
       }
       if (error instanceof DbError && error.code === 'INVALID_REFERENCE') {
         throw new BadUserInputException('tenantId', 'tenantId: no tenant has this id');

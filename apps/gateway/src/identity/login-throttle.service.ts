@@ -4,7 +4,7 @@ import type { Redis } from 'ioredis';
 import { RateLimiterRedis, type RateLimiterRes } from 'rate-limiter-flexible';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { REDIS } from '../infra/infra.module';
-import { RateLimitedException } from './identity.errors';
+import { RateLimitedException } from '../errors/likeness.exception';
 
 /** Failed attempts are counted over this window (a success resets the email + IP count). */
 const FAILURE_WINDOW_SECONDS = 24 * 60 * 60;

@@ -1,5 +1,5 @@
 import type { z } from 'zod';
-import { BadUserInputException } from './identity.errors';
+import { BadUserInputException } from '../errors/likeness.exception';
 
 /**
  * Parses `value` with `schema`; the first problem becomes BAD_USER_INPUT naming the field (the

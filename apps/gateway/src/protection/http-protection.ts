@@ -4,7 +4,7 @@ import type { AppConfig } from '../config/config';
 import type { LikenessException } from '../errors/likeness.exception';
 import { clientAddressKey } from './client-address';
 import { sendLikenessError } from './error-response';
-import { QueryRejectedException, RateLimitedException } from './protection.errors';
+import { QueryRejectedException, RequestRateLimitedException } from './protection.errors';
 import type { RateLimitDecision, RateLimitService } from './rate-limits';
 import {
   existingProtectionStateOf,
@@ -35,7 +35,7 @@ export function registerHttpProtection(
   onRefused: (request: FastifyRequest, error: LikenessException) => void = () => undefined,
 ): void {
   const refuse = (request: FastifyRequest, reply: FastifyReply, decision: RateLimitDecision) => {
-    const error = new RateLimitedException(decision.resetSeconds, 'IP');
+    const error = new RequestRateLimitedException(decision.resetSeconds, 'IP');
     onRefused(request, error);
     sendLikenessError(request, reply, error);
   };

@@ -7,5 +7,5 @@ export {
   registerSecurityHeaders,
   securityHeaders,
 } from './http-hardening';
-export { RateLimitedException, QueryRejectedException } from './protection.errors';
+export { RequestRateLimitedException, QueryRejectedException } from './protection.errors';
 export { isGraphQLRequest, restErrorBody, sendLikenessError } from './error-response';

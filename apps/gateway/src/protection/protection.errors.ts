@@ -1,18 +1,18 @@
 import { ErrorCode } from '@likeness/contracts';
-import { LikenessException } from '../errors/likeness.exception';
+import { LikenessException, RateLimitedException } from '../errors/likeness.exception';
 
 /** Which limit a caller ran into (extensions.reason). */
 export type RateLimitScope = 'API_KEY' | 'USER' | 'IP';
 
-/** RATE_LIMITED (HTTP 429) with `retryAfterSeconds`, as API.md binds it. */
-export class RateLimitedException extends LikenessException {
+/** A request over the per-key, per-user or per-IP request rate (HTTP 429). */
+export class RequestRateLimitedException extends RateLimitedException {
   constructor(retryAfterSeconds: number, scope: RateLimitScope) {
     const who =
       scope === 'IP' ? 'this client address' : scope === 'API_KEY' ? 'this API key' : 'this user';
     super(
-      ErrorCode.RATE_LIMITED,
       `Too many requests from ${who}; retry after ${retryAfterSeconds} s`,
-      { retryAfterSeconds, reason: `${scope}_RATE_LIMIT` },
+      retryAfterSeconds,
+      `${scope}_RATE_LIMIT`,
     );
   }
 }

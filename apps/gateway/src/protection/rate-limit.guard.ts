@@ -1,7 +1,7 @@
 import { CanActivate, ExecutionContext, Injectable } from '@nestjs/common';
 import { requestOf } from '../auth/auth.guard';
 import type { RequestWithPrincipal } from '../auth/principal';
-import { RateLimitedException } from './protection.errors';
+import { RequestRateLimitedException } from './protection.errors';
 import { RateLimitService } from './rate-limits';
 import { isRateLimitedPath, protectionStateOf } from './request-state';
 
@@ -23,7 +23,8 @@ export class RateLimitGuard implements CanActivate {
     state.principalCheck ??= this.limits.consumePrincipal(principal);
     const decision = await state.principalCheck;
     state.decision = decision;
-    if (!decision.allowed) throw new RateLimitedException(decision.resetSeconds, decision.scope);
+    if (!decision.allowed)
+      throw new RequestRateLimitedException(decision.resetSeconds, decision.scope);
     return true;
   }
 }

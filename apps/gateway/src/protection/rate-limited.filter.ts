@@ -1,16 +1,19 @@
 import { ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { sendLikenessError } from './error-response';
-import { RateLimitedException } from './protection.errors';
+import { RequestRateLimitedException } from './protection.errors';
 
 /**
- * REST routes (/v1/*) answer a RateLimitedException from the RateLimitGuard with 429 and
+ * REST routes (/v1/*) answer a RequestRateLimitedException from the RateLimitGuard with 429 and
  * `{"error":{"code":"RATE_LIMITED","retryAfterSeconds":n,…}}`; the onSend hook adds Retry-After.
  * In GraphQL the exception is handed back to Apollo, whose formatter shapes it.
  */
-@Catch(RateLimitedException)
-export class RateLimitedFilter implements ExceptionFilter<RateLimitedException> {
-  catch(exception: RateLimitedException, host: ArgumentsHost): RateLimitedException | undefined {
+@Catch(RequestRateLimitedException)
+export class RateLimitedFilter implements ExceptionFilter<RequestRateLimitedException> {
+  catch(
+    exception: RequestRateLimitedException,
+    host: ArgumentsHost,
+  ): RequestRateLimitedException | undefined {
     if (host.getType() !== 'http') return exception;
     const http = host.switchToHttp();
     sendLikenessError(
