@@ -13,6 +13,7 @@ import {
   type Tenant,
 } from '@likeness/db';
 import { loadConfig } from '../src/config/config';
+import { gql as post } from './support/gateway-harness';
 import { createGateway } from '../src/bootstrap';
 import { DB } from '../src/infra/infra.module';
 import { ApiKeyCache, ApiKeyUsageRecorder, authInvalidationChannel } from '../src/api-keys';
@@ -26,7 +27,6 @@ const env = {
   REDIS_PREFIX,
   LOG_LEVEL: 'silent',
 };
-const GQL_JSON = 'application/graphql-response+json';
 const SECRET_RE = /^lk_(live|test)_[0-9A-Za-z]{8}_[0-9A-Za-z]{32}$/;
 
 const KEY_FIELDS =
@@ -132,18 +132,9 @@ async function gql<T>(
   variables: Record<string, unknown>,
   token: string | undefined,
 ): Promise<GqlResult<T>> {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/graphql',
-    headers: {
-      'content-type': 'application/json',
-      accept: GQL_JSON,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    payload: JSON.stringify({ query, variables }),
-  });
-  const body = res.json() as { data?: T | null; errors?: GqlError[] };
-  return { status: res.statusCode, data: body.data, errors: body.errors, raw: res.body };
+  const res = await post(app, { query, variables, ...(token ? { token } : {}) });
+  const body = res.body as { data?: T | null; errors?: GqlError[] };
+  return { status: res.status, data: body.data, errors: body.errors, raw: res.raw };
 }
 
 async function newTenant(): Promise<Tenant> {

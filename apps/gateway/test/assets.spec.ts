@@ -18,12 +18,12 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { createDb, generateApiKeySecret, hashPassword, type Db, type Tenant } from '@likeness/db';
 import { loadConfig } from '../src/config/config';
+import { gql as post } from './support/gateway-harness';
 import { createGateway } from '../src/bootstrap';
 import { SignedUrlService } from '../src/assets/signed-urls';
 
 const run = promisify(execFile);
 const REDIS_PREFIX = `test-assets-${randomUUID().slice(0, 8)}`;
-const GQL_JSON = 'application/graphql-response+json';
 const FREE_MAX_UPLOAD_BYTES = 20 * 1024 * 1024; // libs/billing, plan "free"
 
 let dataDir: string;
@@ -350,18 +350,9 @@ async function gql<T>(
   variables: Record<string, unknown>,
   token: string | undefined,
 ): Promise<GqlResult<T>> {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/graphql',
-    headers: {
-      'content-type': 'application/json',
-      accept: GQL_JSON,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    payload: JSON.stringify({ query, variables }),
-  });
-  const body = res.json<{ data?: T | null; errors?: GqlResult<T>['errors'] }>();
-  return { status: res.statusCode, data: body.data, errors: body.errors };
+  const res = await post(app, { query, variables, ...(token ? { token } : {}) });
+  const body = res.body as { data?: T | null; errors?: GqlResult<T>['errors'] };
+  return { status: res.status, data: body.data, errors: body.errors };
 }
 
 /** Every file (not directory) under `dir`, relative, sorted; [] when `dir` does not exist. */

@@ -8,6 +8,7 @@ import { createDb, generateApiKeySecret, type Db } from '@likeness/db';
 import { loadConfig } from '../src/config/config';
 import { createGateway } from '../src/bootstrap';
 import { printGatewaySchema } from '../src/graphql/print-schema';
+import { gql as post } from './support/gateway-harness';
 import { ApiKeyCache } from '../src/api-keys';
 
 const env = {
@@ -51,17 +52,8 @@ async function newTenantWithKey(scopes = ['renders:read']) {
 }
 
 async function gql(query: string, token?: string) {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/graphql',
-    headers: {
-      'content-type': 'application/json',
-      accept: GQL_JSON,
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    payload: JSON.stringify({ query }),
-  });
-  return { status: res.statusCode, headers: res.headers, body: res.json() as GqlBody };
+  const res = await post(app, { query, ...(token ? { token } : {}) });
+  return { status: res.status, headers: res.headers, body: res.body as GqlBody };
 }
 
 interface GqlBody {

@@ -8,6 +8,7 @@ import { Client } from 'pg';
 import { createDb, generateApiKeySecret, hashPassword, type Db } from '@likeness/db';
 import { createGateway } from '../src/bootstrap';
 import { ConfigError, loadConfig } from '../src/config/config';
+import { gql as post } from './support/gateway-harness';
 import { EventBus } from '../src/realtime';
 import { tenantUpdatedTopic } from '../src/realtime/tenant-events';
 
@@ -61,19 +62,14 @@ async function gql(
   variables: Record<string, unknown> = {},
   opts: { token?: string; ip?: string } = {},
 ): Promise<GqlResult> {
-  const res = await app.inject({
-    method: 'POST',
-    url: '/graphql',
-    remoteAddress: opts.ip ?? '10.99.0.1',
-    headers: {
-      'content-type': 'application/json',
-      accept: GQL_JSON,
-      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-    },
-    payload: JSON.stringify({ query, variables }),
+  const res = await post(app, {
+    query,
+    variables,
+    ip: opts.ip ?? '10.99.0.1',
+    ...(opts.token ? { token: opts.token } : {}),
   });
-  const body = res.json() as { data?: Record<string, unknown> | null; errors?: GqlError[] };
-  return { status: res.statusCode, data: body.data ?? null, errors: body.errors };
+  const body = res.body as { data?: Record<string, unknown> | null; errors?: GqlError[] };
+  return { status: res.status, data: body.data ?? null, errors: body.errors };
 }
 
 /** The data of a request that must succeed. */

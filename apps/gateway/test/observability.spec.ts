@@ -10,7 +10,7 @@ import {
   testDb,
   uniqueIp,
   type TestGateway,
-} from './support/protection-observability';
+} from './support/gateway-harness';
 
 let db: Db;
 

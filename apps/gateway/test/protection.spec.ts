@@ -11,7 +11,7 @@ import {
   testEnv,
   uniqueIp,
   type TestGateway,
-} from './support/protection-observability';
+} from './support/gateway-harness';
 
 const VIEWER = '{ viewer { kind } }';
 const PARTNER = 'https://partner.example';

@@ -1,6 +1,6 @@
-// Helpers of protection.spec.ts and observability.spec.ts: gateways with their own Redis key
-// prefix (deleted afterwards), tenants with API keys, GraphQL requests from chosen addresses,
-// and a reader for the Prometheus text format.
+// Helpers of the gateway's specs: gateways with their own Redis key prefix (deleted afterwards),
+// tenants with API keys, GraphQL requests from chosen addresses, and a reader for the
+// Prometheus text format.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Redis } from 'ioredis';
@@ -130,7 +130,13 @@ export async function gql(
       ...(request.operationName ? { operationName: request.operationName } : {}),
     }),
   });
-  return { status: res.statusCode, headers: res.headers, body: res.json<GqlBody>() };
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body: res.json<GqlBody>(),
+    /** The response body as sent. */
+    raw: res.body,
+  };
 }
 
 /** A documentation-range address (RFC 5737) of its own for each test. */
