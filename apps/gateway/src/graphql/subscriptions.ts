@@ -14,6 +14,12 @@ interface GraphqlWsContext {
   extra: { request: IncomingMessage };
 }
 
+/** `connectionParams.authorization` (or `Authorization`), trimmed; '' when absent. */
+function connectionToken(params: Readonly<Record<string, unknown>> | undefined): string {
+  const raw = params?.['authorization'] ?? params?.['Authorization'];
+  return typeof raw === 'string' ? raw.trim() : '';
+}
+
 function isGraphqlWsContext(value: unknown): value is GraphqlWsContext {
   return (
     typeof value === 'object' &&
@@ -31,8 +37,7 @@ function isGraphqlWsContext(value: unknown): value is GraphqlWsContext {
  */
 export function graphqlContext(arg: unknown): { req: RequestWithPrincipal } {
   if (isGraphqlWsContext(arg)) {
-    const raw = arg.connectionParams?.['authorization'] ?? arg.connectionParams?.['Authorization'];
-    const token = typeof raw === 'string' ? raw.trim() : '';
+    const token = connectionToken(arg.connectionParams);
     const authorization = token && !/^bearer\s/i.test(token) ? `Bearer ${token}` : token;
     return {
       req: {
@@ -64,11 +69,8 @@ export function subscriptionTransport(formatError: (error: GraphQLError) => Grap
         if (!result.errors?.length) return result;
         return { ...result, errors: result.errors.map((e) => formatError(e)) };
       },
-      onConnect: (ctx: { connectionParams?: Readonly<Record<string, unknown>> }): boolean => {
-        const auth =
-          ctx.connectionParams?.['authorization'] ?? ctx.connectionParams?.['Authorization'];
-        return typeof auth === 'string' && auth.trim().length > 0;
-      },
+      onConnect: (ctx: { connectionParams?: Readonly<Record<string, unknown>> }): boolean =>
+        connectionToken(ctx.connectionParams).length > 0,
     },
   };
 }
