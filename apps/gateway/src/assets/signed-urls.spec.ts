@@ -57,6 +57,10 @@ describe('SignedUrlService', () => {
     const urls = new SignedUrlService(config({ URL_SIGNING_SECRET: secret }));
     const { expires, sig } = parse((await urls.sign(id, now)).path);
     const flipped = `${sig.slice(0, -1)}${sig.endsWith('A') ? 'B' : 'A'}`;
+    // Same 32 bytes, other text: the last character's two lowest bits are unused by base64url.
+    const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const respelled = `${sig.slice(0, -1)}${B64URL[B64URL.indexOf(sig.slice(-1)) ^ 1]}`;
+    expect(Buffer.from(respelled, 'base64url')).toEqual(Buffer.from(sig, 'base64url'));
     const later = new Date(now.getTime() + 3_600_000);
     const cases: [string, string, unknown, unknown, Date, string][] = [
       [
@@ -69,6 +73,7 @@ describe('SignedUrlService', () => {
       ],
       ['genuine, at expiry', id, expires, sig, later, 'expired'],
       ['one character of the signature changed', id, expires, flipped, now, 'forged'],
+      ['the same MAC spelled differently', id, expires, respelled, now, 'forged'],
       ['expiry moved', id, String(Number(expires) + 3600), sig, now, 'forged'],
       ['another asset', randomUUID(), expires, sig, now, 'forged'],
       ['signature truncated', id, expires, sig.slice(0, 40), now, 'forged'],

@@ -57,8 +57,11 @@ export class SignedUrlService {
   ): Promise<SignatureCheck> {
     if (typeof expires !== 'string' || typeof sig !== 'string') return 'forged';
     if (!EXPIRES_RE.test(expires) || !SIG_RE.test(sig)) return 'forged';
-    const expected = Buffer.from(await this.mac(assetId, expires), 'base64url');
-    const given = Buffer.from(sig, 'base64url');
+    // Compare the encoded text, not decoded bytes: the last base64url character of a 32-byte
+    // MAC carries 2 unused bits, so several spellings decode to the same bytes and a changed
+    // character could otherwise still pass.
+    const expected = Buffer.from(await this.mac(assetId, expires), 'latin1');
+    const given = Buffer.from(sig, 'latin1');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'forged';
     return Number(expires) * 1000 <= now.getTime() ? 'expired' : 'valid';
   }
