@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-import { MANIFEST_FILE, validatePackDir } from './manifest';
+import { MANIFEST_FILE } from '@likeness/contracts';
+import { validatePackDir } from './pack-dir';
 
 export interface Output {
   out(line: string): void;

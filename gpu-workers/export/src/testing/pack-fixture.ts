@@ -1,7 +1,7 @@
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { MANIFEST_FILE, stageNames } from '../manifest';
+import { MANIFEST_FILE, stageNames } from '@likeness/contracts';
 
 /** A manifest shaped like the reference pack of DESIGN.md's stage table (small dims, CPU-sized). */
 export function validManifest(): Record<string, unknown> & {
@@ -17,6 +17,7 @@ export function validManifest(): Record<string, unknown> & {
     spatialStride: 8,
     temporalStride: 4,
     latentChannels: 16,
+    audio: { sampleRate: 16000, featureRate: 50 },
     capabilities: { identity: true, motion: true, maxSide: 512 },
     stages: {
       audioEncoder: {

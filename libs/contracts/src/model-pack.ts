@@ -1,5 +1,3 @@
-import { readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
 import { z } from 'zod';
 
 /** The file every model pack folder starts with. */
@@ -54,10 +52,10 @@ const tensorList = z.array(tensorSchema).superRefine((tensors, ctx) => {
 });
 
 /** Relative to the pack folder and inside it: a manifest must not point at other files on the box. */
-const stageFile = z
+export const stageFile = z
   .string()
   .min(1)
-  .refine((file) => !isAbsolute(file) && !file.split(/[\\/]/).includes('..'), {
+  .refine((file) => !/^([\\/]|[A-Za-z]:)/.test(file) && !file.split(/[\\/]/).includes('..'), {
     message: 'must be a path inside the pack folder',
   })
   .refine((file) => file.endsWith('.onnx'), { message: 'must be an .onnx file' });
@@ -91,6 +89,13 @@ export const modelPackManifestSchema = z
     spatialStride: positiveInt,
     temporalStride: positiveInt,
     latentChannels: positiveInt,
+    /** What the audio encoder consumes and produces: 16 kHz in, 50 Hz features out for wav2vec2. */
+    audio: z
+      .object({
+        sampleRate: positiveInt,
+        featureRate: positiveInt,
+      })
+      .strict(),
     capabilities: z
       .object({
         identity: z.boolean(),
@@ -195,64 +200,6 @@ function isPositiveInt(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 1;
 }
 
-/**
- * Validates a pack folder: the manifest's schema and rules, and that every stage's ONNX file
- * exists. Reports every problem, so one run lists all that needs fixing.
- */
-export async function validatePackDir(dir: string): Promise<PackValidation> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
-  } catch (error) {
-    return {
-      ok: false,
-      problems: [
-        { path: '$', message: `cannot read ${MANIFEST_FILE} in ${dir}: ${errorMessage(error)}` },
-      ],
-    };
-  }
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (error) {
-    return {
-      ok: false,
-      problems: [
-        { path: '$', message: `${MANIFEST_FILE} is not valid JSON: ${errorMessage(error)}` },
-      ],
-    };
-  }
-
-  const schemaResult = validateManifest(data);
-  const fileProblems = await checkStageFiles(dir, data);
-  if (schemaResult.ok && fileProblems.length === 0) return schemaResult;
-  return { ok: false, problems: [...schemaResult.problems, ...fileProblems] };
-}
-
-/** Looks at the raw manifest, so missing files are reported even when other fields are wrong. */
-async function checkStageFiles(dir: string, data: unknown): Promise<PackProblem[]> {
-  const stages = isRecord(data) && isRecord(data['stages']) ? data['stages'] : {};
-  const problems: PackProblem[] = [];
-  for (const name of stageNames) {
-    const stage = stages[name];
-    const file = isRecord(stage) ? stage['file'] : undefined;
-    if (typeof file !== 'string' || !stageFile.safeParse(file).success) continue; // the schema reports it
-    const path = toJsonPath(['stages', name, 'file']);
-    try {
-      const info = await stat(join(dir, file));
-      if (!info.isFile()) problems.push({ path, message: `${file} is not a file` });
-      else if (info.size === 0) problems.push({ path, message: `${file} is empty` });
-    } catch {
-      problems.push({ path, message: `file not found: ${file}` });
-    }
-  }
-  return problems;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,7 +1,8 @@
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { MANIFEST_FILE, toJsonPath, validateManifest, validatePackDir } from './manifest';
-import type { PackProblem, PackValidation } from './manifest';
+import { MANIFEST_FILE, toJsonPath, validateManifest } from '@likeness/contracts';
+import type { PackProblem, PackValidation } from '@likeness/contracts';
+import { validatePackDir } from './pack-dir';
 import { validManifest, writePack } from './testing/pack-fixture';
 import type { TempPack } from './testing/pack-fixture';
 
