@@ -2,3 +2,4 @@ export * from './errors';
 export * from './queues';
 export * from './jobs';
 export * from './model-pack';
+export * from './worker-events';
