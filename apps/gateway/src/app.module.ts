@@ -13,6 +13,7 @@ import { AssetsModule } from './assets/assets.module';
 import { graphqlOptions } from './graphql/graphql.config';
 import { ProtectionModule } from './protection';
 import { ObservabilityModule } from './observability';
+import { WorkersModule } from './workers';
 
 @Module({})
 class ConfigHolder {}
@@ -32,6 +33,7 @@ export class AppModule {
         },
         InfraModule,
         RealtimeModule,
+        WorkersModule,
         AuthModule,
         GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, ...graphqlOptions() }),
         ViewerModule,

@@ -75,6 +75,11 @@ const schema = z.object({
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
   LOGIN_LOCKOUT_SECONDS: z.coerce.number().int().min(1).max(86400).default(900),
+  // Workers (src/workers): the worker-events stream consumer.
+  WORKER_EVENTS_CONSUME: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('true'),
+  WORKER_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
 });
 
 export type AppConfig = Readonly<{
@@ -132,6 +137,12 @@ export type AppConfig = Readonly<{
    * and per IP (over 24 h), after which further attempts are refused for `lockoutSeconds`.
    */
   login: { maxFailures: number; maxFailuresPerIp: number; lockoutSeconds: number };
+  /**
+   * The worker-events consumer: whether this replica consumes the stream (every replica should;
+   * `false` only for tools and tests), and how long an event may sit unacknowledged with a
+   * consumer (a crashed replica, a failing handler) before another delivery is attempted.
+   */
+  workerEvents: { consume: boolean; claimIdleMs: number };
 }>;
 
 export class ConfigError extends Error {
@@ -233,6 +244,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
       maxFailures: e.LOGIN_MAX_FAILURES,
       maxFailuresPerIp: e.LOGIN_MAX_FAILURES_PER_IP,
       lockoutSeconds: e.LOGIN_LOCKOUT_SECONDS,
+    },
+    workerEvents: {
+      consume: e.WORKER_EVENTS_CONSUME === 'true',
+      claimIdleMs: e.WORKER_EVENTS_CLAIM_IDLE_MS,
     },
   };
 }
