@@ -15,9 +15,11 @@ if [ "$node_major" -lt 20 ]; then
   exit 3
 fi
 
-# System tools: ffmpeg/ffprobe (media probing, audio decode, MP4 encode).
+# System tools: ffmpeg/ffprobe (media probing, audio decode, MP4 encode); espeak-ng (real
+# synthetic speech for the pipeline's tests and benchmarks).
 missing=()
 command -v ffprobe >/dev/null 2>&1 || missing+=(ffmpeg)
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing ${missing[*]} with apt ..." >&2

@@ -169,4 +169,47 @@ describe('GraphBuilder', () => {
     expect(problemsOf(() => new GraphBuilder('h', { opset: 0 }))[0]).toMatch(/opset/);
     expect(problemsOf(() => new GraphBuilder(''))[0]).toMatch(/graph name/);
   });
+
+  it('adds fresh-named float32 and int64 constants, scalars included', async () => {
+    const g = new GraphBuilder('consts');
+    const x = g.input('x', 'float', [2]);
+    const half = g.f32(0.5);
+    const pair = g.f32([1, -1]);
+    const grid = g.f32(Float32Array.from([1, 2, 3, 4]), [2, 2]);
+    expect(new Set([half, pair, grid]).size).toBe(3);
+    const scaled = g.op('Mul', [g.op('Add', [x, pair]), half]);
+    g.node('MatMul', [g.op('Unsqueeze', [scaled, g.i64([0])]), grid], ['y']);
+    g.node('Reshape', [grid, g.i64([4])], ['flat']);
+    g.node('Add', [g.i64([7], []), g.i64([1, 2])], ['ints']);
+    g.output('y', 'float', [1, 2]);
+    g.output('flat', 'float', [4]);
+    g.output('ints', 'int64', [2]);
+    const model = onnx.ModelProto.decode(g.toBytes());
+    const scalar = (model.graph as onnx.GraphProto).initializer.find((i) => i.name === half);
+    expect(scalar?.dims).toEqual([]);
+    const session = await InferenceSession.create(g.toBytes());
+    const out = await session.run({ x: new Tensor('float32', Float32Array.from([3, 5]), [2]) });
+    // ((3, 5) + (1, −1))·0.5 = (2, 2); (2, 2)·[[1, 2], [3, 4]] = (8, 12)
+    expect(Array.from(out.y?.data as Float32Array)).toEqual([8, 12]);
+    expect(Array.from(out.flat?.data as Float32Array)).toEqual([1, 2, 3, 4]);
+    expect(Array.from(out.ints?.data as BigInt64Array)).toEqual([8n, 9n]);
+    await session.release();
+  });
+
+  it('declares value_info for intermediates, checking the name', () => {
+    const g = new GraphBuilder('vi');
+    g.input('x', 'float', ['N']);
+    const y = g.op('Relu', ['x']);
+    expect(g.valueInfo(y, 'float', ['N'])).toBe(y);
+    g.output('z', 'float', ['N']);
+    g.node('Neg', [y], ['z']);
+    const graph = onnx.ModelProto.decode(g.toBytes()).graph as onnx.GraphProto;
+    expect(
+      graph.valueInfo.map((v) => [v.name, v.type?.tensorType?.shape?.dim?.map((d) => d.dimParam)]),
+    ).toEqual([[y, ['N']]]);
+    expect(problemsOf(() => g.valueInfo('nope', 'float', [1]))[0]).toMatch(/names no value/);
+    expect(problemsOf(() => g.valueInfo('x', 'float', ['N']))[0]).toMatch(/graph input or output/);
+    expect(problemsOf(() => g.valueInfo(y, 'float', ['N']))[0]).toMatch(/declared twice/);
+    expect(problemsOf(() => g.i64([1.5], []))[0]).toMatch(/not an integer/);
+  });
 });

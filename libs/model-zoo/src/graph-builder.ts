@@ -95,6 +95,7 @@ export class GraphBuilder {
   readonly irVersion: number;
   private readonly inputs: ValueSpec[] = [];
   private readonly outputs: ValueSpec[] = [];
+  private readonly valueInfos: ValueSpec[] = [];
   private readonly initializers: InitializerSpec[] = [];
   private readonly nodes: NodeSpec[] = [];
   /** Every defined value name → what defined it (for error messages). */
@@ -133,6 +134,25 @@ export class GraphBuilder {
     if (this.outputNames.has(name)) this.fail(`graph output "${name}" is declared twice`);
     this.outputNames.add(name);
     this.outputs.push({ name, elemType, shape: [...shape] });
+    return name;
+  }
+
+  /**
+   * Declares the type and shape of an intermediate value (ONNX `value_info`). onnxruntime uses
+   * it where its own shape inference comes up empty (after a Reshape to a computed shape, say);
+   * with equal symbolic shapes it can run an elementwise node in place of its input. Returns
+   * `name`.
+   */
+  valueInfo(name: string, elemType: ElemType, shape: readonly Dim[]): string {
+    this.checkShape(name, shape);
+    const what = this.defined.get(name);
+    if (what === undefined) this.fail(`value_info "${name}" names no value defined so far`);
+    if (what === 'graph input' || this.outputNames.has(name)) {
+      this.fail(`value_info "${name}" is a graph input or output; declare its shape there`);
+    }
+    if (this.valueInfos.some((v) => v.name === name))
+      this.fail(`value_info "${name}" is declared twice`);
+    this.valueInfos.push({ name, elemType, shape: [...shape] });
     return name;
   }
 
@@ -187,6 +207,35 @@ export class GraphBuilder {
   }
 
   /**
+   * A float32 constant under a fresh name: a number is a scalar (dims []), an array is 1-D unless
+   * `dims` says otherwise. Returns its name.
+   */
+  f32(values: number | readonly number[] | Float32Array, dims?: readonly number[]): string {
+    const data =
+      typeof values === 'number' ? Float32Array.of(values) : Float32Array.from(values as number[]);
+    return this.initializer(
+      this.freshName('const'),
+      data,
+      dims ?? (typeof values === 'number' ? [] : [data.length]),
+    );
+  }
+
+  /** An int64 constant (shapes, axes, starts …) under a fresh name: 1-D unless `dims` is given. */
+  i64(values: readonly (number | bigint)[], dims?: readonly number[]): string {
+    const name = this.freshName('const');
+    if (dims === undefined) return this.int64s(name, values);
+    for (const v of values) {
+      if (typeof v === 'number' && !Number.isSafeInteger(v))
+        this.fail(`i64 "${name}": ${v} is not an integer`);
+    }
+    return this.initializer(
+      name,
+      BigInt64Array.from(values, (v) => BigInt(v)),
+      dims,
+    );
+  }
+
+  /**
    * Adds a node. Every non-empty input must already be defined; every non-empty output becomes
    * defined. `''` stands for an omitted optional input or output, as in ONNX. Returns `outputs`.
    */
@@ -223,12 +272,18 @@ export class GraphBuilder {
 
   /** Adds a single-output node whose output gets a fresh name; returns that name. */
   op(opType: string, inputs: readonly string[], attributes: Attributes = {}): string {
-    let output: string;
-    do {
-      output = `${opType.toLowerCase()}_${this.fresh++}`;
-    } while (this.defined.has(output) || this.outputNames.has(output));
+    const output = this.freshName(opType.toLowerCase());
     this.node(opType, inputs, [output], attributes);
     return output;
+  }
+
+  /** `${prefix}_${n}` with the next n that no value or output uses yet. */
+  private freshName(prefix: string): string {
+    let name: string;
+    do {
+      name = `${prefix}_${this.fresh++}`;
+    } while (this.defined.has(name) || this.outputNames.has(name));
+    return name;
   }
 
   /** The ModelProto; throws a GraphValidationError if the graph is incomplete. */
@@ -250,6 +305,7 @@ export class GraphBuilder {
         name: this.name,
         input: this.inputs.map(valueInfo),
         output: this.outputs.map(valueInfo),
+        valueInfo: this.valueInfos.map(valueInfo),
         initializer: this.initializers.map((t) => ({
           name: t.name,
           dataType: DATA_TYPE[t.elemType],

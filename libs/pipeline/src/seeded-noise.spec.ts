@@ -2,6 +2,7 @@ import {
   MAX_SEED,
   PipelineInputError,
   SplitMix64,
+  clipNoise,
   Xoshiro128StarStar,
   fillStandardNormal,
   seededNormal,
@@ -136,3 +137,26 @@ describe('seededNormal', () => {
 const PINNED_SEED_42 = [
   1.3047486543655396, -0.2507018446922302, -3.2222461700439453, -0.8173552751541138,
 ];
+
+describe('clipNoise', () => {
+  it('gives clip 0 exactly the seed stream and every clip its own fixed stream', () => {
+    expect(Array.from(clipNoise(42, 0, 8))).toEqual(Array.from(seededNormal(42, 8)));
+    expect(Array.from(clipNoise(42, 3, 8))).toEqual(Array.from(clipNoise(42, 3, 8)));
+    const clips = [0, 1, 2, 3].map((c) => clipNoise(42, c, 16));
+    for (let a = 0; a < clips.length; a++) {
+      for (let b = a + 1; b < clips.length; b++) {
+        const same = (clips[a] as Float32Array).filter(
+          (v, k) => v === (clips[b] as Float32Array)[k],
+        ).length;
+        expect(same).toBe(0);
+      }
+    }
+    // clip 1 of seed s is not clip 0 of seed s + 1
+    expect(Array.from(clipNoise(42, 1, 4))).not.toEqual(Array.from(clipNoise(43, 0, 4)));
+  });
+
+  it('rejects a bad clip index or seed', () => {
+    expect(() => clipNoise(1, -1, 4)).toThrow(/clip/);
+    expect(() => clipNoise(-1, 0, 4)).toThrow(/seed/);
+  });
+});

@@ -126,3 +126,34 @@ export function seededNormal(seed: number, length: number): Float32Array {
   }
   return fillStandardNormal(Xoshiro128StarStar.fromSeed(seed), new Float32Array(length));
 }
+
+/**
+ * The generator of clip `clip` of a render with `seed`: its state is SplitMix64 outputs 2·clip
+ * and 2·clip + 1 of the seed, so clip 0 is exactly `Xoshiro128StarStar.fromSeed(seed)` and every
+ * clip has its own stream, fixed by (seed, clip) alone (a resumed render gets the same noise).
+ */
+export function clipNoiseGenerator(seed: number, clip: number): Xoshiro128StarStar {
+  validateSeed(seed);
+  if (!Number.isSafeInteger(clip) || clip < 0) {
+    throw new PipelineInputError('clip', `must be a non-negative integer, got ${String(clip)}`);
+  }
+  const sm = new SplitMix64(BigInt(seed));
+  for (let k = 0; k < 2 * clip; k++) sm.next();
+  const a = sm.next();
+  const b = sm.next();
+  // Consecutive SplitMix64 outputs differ, so at most one is zero: the state is valid.
+  return Xoshiro128StarStar.fromState([
+    Number(a & 0xffffffffn),
+    Number(a >> 32n),
+    Number(b & 0xffffffffn),
+    Number(b >> 32n),
+  ]);
+}
+
+/** `length` standard normals for clip `clip` of a render with `seed`. */
+export function clipNoise(seed: number, clip: number, length: number): Float32Array {
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new PipelineInputError('length', `must be a non-negative integer, got ${String(length)}`);
+  }
+  return fillStandardNormal(clipNoiseGenerator(seed, clip), new Float32Array(length));
+}

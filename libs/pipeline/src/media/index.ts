@@ -1,0 +1,10 @@
+export * from './media.errors';
+export { configureMediaTools, mediaTools, type MediaTools } from './ffmpeg';
+export * from './frames';
+export * from './image';
+export * from './audio';
+export * from './probe';
+export * from './mp4-encoder';
+export * from './mp4-boxes';
+export * from './poster';
+export * from './video-frames';
