@@ -7,6 +7,8 @@ declare module 'autocannon' {
       url: string;
       connections?: number;
       duration?: number;
+      /** Requests to send in all (instead of a duration). */
+      amount?: number;
       pipelining?: number;
       method?: 'GET' | 'POST';
       headers?: Record<string, string>;

@@ -19,6 +19,7 @@ import {
   createLogger,
   GatewayLogController,
   GatewayMetrics,
+  lazyChildLogger,
   PinoNestLogger,
   registerHttpObservability,
 } from './observability';
@@ -33,6 +34,17 @@ export interface GatewayOptions {
   logDestination?: DestinationStream;
 }
 
+/**
+ * TRUST_PROXY for Fastify. Since 5.12 Fastify refuses a bare hop count (it then trusts no proxy
+ * at all); the same rule as a function keeps TRUST_PROXY=<n> meaning "the last n hops are our
+ * proxies". Only sound when clients cannot reach the gateway around those proxies.
+ */
+function fastifyTrustProxy(
+  trust: AppConfig['trustProxy'],
+): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust;
+}
+
 /** Creates the gateway application (not yet listening): used by main.ts and by tests. */
 export async function createGateway(
   config: AppConfig,
@@ -41,19 +53,20 @@ export async function createGateway(
   const logger = createLogger(config.logLevel, options.logDestination);
   const adapter = new FastifyAdapter({
     loggerInstance: logger,
-    // The class is the runtime fastify's; its type is the workspace's copy of the fastify types,
-    // which TypeScript cannot match with the adapter's own copy (hence the cast).
-    logController: new GatewayLogController() as never,
+    logController: new GatewayLogController(),
+    // request.log is made on first use (most requests never log through it).
+    childLoggerFactory: lazyChildLogger,
     // Honour a caller's or proxy's request id when it is sane; otherwise make one.
     genReqId: (req: IncomingMessage) => {
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
-    trustProxy: config.trustProxy,
+    trustProxy: fastifyTrustProxy(config.trustProxy),
     // The default for every content-type parser; a route may set its own (uploads do).
     bodyLimit: JSON_BODY_LIMIT_BYTES,
   });
-  // Typed with the workspace's fastify; Nest's adapter carries its own copy of the types.
+  // One fastify for the workspace and Nest's adapter (package.json `overrides`): Nest's own pin
+  // lagged behind and cost every request an AsyncResource.bind deprecation wrapper.
   const fastify = adapter.getInstance<FastifyInstance>();
   fastify.addHook('onSend', (request, reply, payload, done) => {
     void reply.header('x-request-id', request.id);

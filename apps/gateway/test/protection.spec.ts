@@ -281,6 +281,26 @@ describe('rate limits per client address', () => {
     }
   });
 
+  it('trusts as many proxy hops as TRUST_PROXY counts', async () => {
+    const anonymous = (app: TestGateway, forwardedFor: string) =>
+      gql(app.app, { query: VIEWER, ip: '10.9.8.6', headers: { 'x-forwarded-for': forwardedFor } });
+    const oneHop = await startGateway({ RATE_LIMIT_IP_PER_MINUTE: '5', TRUST_PROXY: '1' });
+    try {
+      // The address our one proxy saw (the last one listed) is the client's …
+      const distinct = [];
+      for (let i = 1; i <= 6; i++)
+        distinct.push((await anonymous(oneHop, `203.0.114.${i}`)).status);
+      expect(distinct).toEqual([401, 401, 401, 401, 401, 401]);
+      // … and what the client claims before it is not believed.
+      const spoofed = [];
+      for (let i = 1; i <= 6; i++)
+        spoofed.push((await anonymous(oneHop, `198.18.0.${i}, 203.0.114.99`)).status);
+      expect(spoofed).toEqual([401, 401, 401, 401, 401, 429]);
+    } finally {
+      await oneHop.close();
+    }
+  });
+
   it.each(['/healthz', '/readyz', '/metrics'])('never limits %s', async (url) => {
     const ip = uniqueIp();
     for (let i = 0; i < 7; i++) {

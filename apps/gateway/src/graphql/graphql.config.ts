@@ -1,55 +1,28 @@
 import { Logger } from '@nestjs/common';
 import type { ApolloDriverConfig } from '@nestjs/apollo';
-import type { ApolloServerPlugin } from '@apollo/server';
-import type { GraphQLFormattedError } from 'graphql';
-import { ErrorCode, isErrorCode } from '@likeness/contracts';
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginInlineTraceDisabled,
+  ApolloServerPluginSchemaReportingDisabled,
+  ApolloServerPluginUsageReportingDisabled,
+} from '@apollo/server/plugin/disabled';
 import { formatGraphQLError } from '../errors/format-error';
 import { graphqlContext, subscriptionTransport } from './subscriptions';
-import { httpStatusOf } from '../errors/likeness.exception';
-import type { RequestWithPrincipal } from '../auth/principal';
+import { finishResponsePlugin } from './response-finish';
 
 const logger = new Logger('GraphQL');
 const logUnexpected = (err: unknown): void =>
   logger.error(err instanceof Error ? (err.stack ?? err.message) : JSON.stringify(err));
 
-interface GatewayContext {
-  req: RequestWithPrincipal;
-}
-
 /**
- * Adds the request id to every error and, when a request failed as a whole (no data, or rate
- * limited), answers with the HTTP status of its error code, as the GraphQL-over-HTTP spec allows
- * for application/graphql-response+json. Further plugins are Nest providers marked @Plugin():
- * GraphQL limits (src/protection) and metrics (src/observability).
+ * Apollo's options. Every per-request plugin is ours and known to the direct execution path
+ * (direct-execution.ts): `finishResponsePlugin` (request ids, status codes, no-store), and the
+ * Nest providers marked @Plugin(): GraphQL limits (src/protection) and metrics
+ * (src/observability). Apollo's implicit per-request plugins are switched off explicitly, so that
+ * no environment variable (APOLLO_KEY …) can add one that the direct path would skip: cache
+ * control (we hint nothing, so it always said `no-store`, which finishResponsePlugin now says),
+ * usage and schema reporting (Apollo Studio is not used), inline traces (not a subgraph).
  */
-const requestIdAndStatusPlugin: ApolloServerPlugin<GatewayContext> = {
-  async requestDidStart() {
-    return {
-      async willSendResponse({ response, contextValue }) {
-        if (response.body.kind !== 'single') return;
-        const result = response.body.singleResult;
-        const errors = result.errors;
-        if (!errors?.length) return;
-        const requestId = contextValue.req?.id;
-        if (requestId) {
-          result.errors = errors.map((e): GraphQLFormattedError => ({
-            ...e,
-            extensions: { ...e.extensions, requestId },
-          }));
-        }
-        if (response.http.status !== undefined) return;
-        if (result.data == null) {
-          const code = errors[0]?.extensions?.['code'];
-          if (isErrorCode(code)) response.http.status = httpStatusOf(code);
-        } else if (errors.some((e) => e.extensions?.['code'] === ErrorCode.RATE_LIMITED)) {
-          // Rate limiting refuses the whole request even when nullable fields left partial data.
-          response.http.status = httpStatusOf(ErrorCode.RATE_LIMITED);
-        }
-      },
-    };
-  },
-};
-
 export function graphqlOptions(): ApolloDriverConfig {
   return {
     path: '/graphql',
@@ -64,7 +37,13 @@ export function graphqlOptions(): ApolloDriverConfig {
     sortSchema: true,
     playground: false,
     introspection: true,
-    plugins: [requestIdAndStatusPlugin],
+    plugins: [
+      finishResponsePlugin,
+      ApolloServerPluginCacheControlDisabled(),
+      ApolloServerPluginUsageReportingDisabled(),
+      ApolloServerPluginSchemaReportingDisabled(),
+      ApolloServerPluginInlineTraceDisabled(),
+    ],
     // Nest would reset every execution-error status to 200 after our plugin has chosen one.
     preserveHttpStatusForExecutionErrors: false,
     formatError: (formatted, error) =>

@@ -6,7 +6,7 @@ import type {
   GraphQLRequestContextWillSendResponse,
   GraphQLRequestListener,
 } from '@apollo/server';
-import { Kind, type OperationDefinitionNode } from 'graphql';
+import { Kind, type GraphQLFormattedError, type OperationDefinitionNode } from 'graphql';
 import { GatewayMetrics } from './metrics';
 import { setRequestOperation } from './request-log';
 
@@ -14,38 +14,60 @@ interface MaybeRequestContext extends BaseContext {
   req?: object;
 }
 
+/** A resolved operation as metrics and the access log name it. */
+export interface ResolvedOperation {
+  operation: string;
+  type: string;
+}
+
 /**
  * Counts GraphQL operations (by name, else their root fields, and type), their duration, and
- * every error in a response by `extensions.code` — after formatting, so the public codes.
+ * every error in a response by `extensions.code` — after formatting, so the public codes. The
+ * direct execution path (src/graphql/direct-execution.ts) calls the same two methods.
  */
 @Plugin()
 export class GraphQLMetricsPlugin implements ApolloServerPlugin<MaybeRequestContext> {
   constructor(private readonly metrics: GatewayMetrics) {}
 
+  /** The operation a request runs: its metrics label, also given to the request's log line. */
+  operationResolved(
+    req: object | undefined,
+    operation: OperationDefinitionNode,
+  ): ResolvedOperation {
+    const resolved = { operation: operationLabel(operation), type: operation.operation };
+    if (req) setRequestOperation(req, resolved.operation);
+    return resolved;
+  }
+
+  /** The answer is made: duration of a resolved operation, and its errors by code. */
+  responseSent(
+    resolved: ResolvedOperation | undefined,
+    startedNs: bigint,
+    errors: readonly GraphQLFormattedError[] | undefined,
+  ): void {
+    if (resolved) {
+      const seconds = Number(process.hrtime.bigint() - startedNs) / 1e9;
+      this.metrics.observeGraphQLOperation(resolved.operation, resolved.type, seconds);
+    }
+    for (const error of errors ?? []) this.metrics.countGraphQLError(error.extensions?.['code']);
+  }
+
   async requestDidStart(): Promise<GraphQLRequestListener<MaybeRequestContext>> {
-    const metrics = this.metrics;
     const started = process.hrtime.bigint();
-    let resolved: { operation: string; type: string } | undefined;
+    let resolved: ResolvedOperation | undefined;
     return {
-      async didResolveOperation(
+      didResolveOperation: async (
         ctx: GraphQLRequestContextDidResolveOperation<MaybeRequestContext>,
-      ) {
-        if (!ctx.operation) return;
-        resolved = {
-          operation: operationLabel(ctx.operation),
-          type: ctx.operation.operation,
-        };
-        if (ctx.contextValue.req) setRequestOperation(ctx.contextValue.req, resolved.operation);
+      ) => {
+        if (ctx.operation) resolved = this.operationResolved(ctx.contextValue.req, ctx.operation);
       },
-      async willSendResponse(ctx: GraphQLRequestContextWillSendResponse<MaybeRequestContext>) {
-        if (resolved) {
-          const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          metrics.observeGraphQLOperation(resolved.operation, resolved.type, seconds);
-        }
+      willSendResponse: async (ctx: GraphQLRequestContextWillSendResponse<MaybeRequestContext>) => {
         const body = ctx.response.body;
-        const errors =
-          body.kind === 'single' ? body.singleResult.errors : body.initialResult.errors;
-        for (const error of errors ?? []) metrics.countGraphQLError(error.extensions?.['code']);
+        this.responseSent(
+          resolved,
+          started,
+          body.kind === 'single' ? body.singleResult.errors : body.initialResult.errors,
+        );
       },
     };
   }

@@ -14,6 +14,10 @@ const QUIET_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
  * authenticated) and the HTTP metrics. Fastify's own request logging is off (createGateway).
  */
 export function registerHttpObservability(fastify: FastifyInstance, metrics: GatewayMetrics): void {
+  // The root logger, with the request id as the line's first field: the same line as through
+  // request.log, without making that per-request child (see lazyChildLogger).
+  const log = fastify.log as GatewayLogger;
+
   fastify.addHook('onResponse', (request, reply, done) => {
     observe(request, reply);
     done();
@@ -26,12 +30,12 @@ export function registerHttpObservability(fastify: FastifyInstance, metrics: Gat
     metrics.observeHttp(request.method, route, status, ms / 1000);
 
     const level = status >= 500 ? 'error' : QUIET_ROUTES.has(route) ? 'debug' : 'info';
-    const log = request.log as GatewayLogger;
     if (!log.isLevelEnabled(level)) return;
     const principal = (request as FastifyRequest & { principal?: Principal }).principal;
     const operation = requestOperationOf(request);
     log[level](
       {
+        requestId: request.id,
         method: request.method,
         path: pathOf(request.url),
         route,

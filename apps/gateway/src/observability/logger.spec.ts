@@ -1,5 +1,5 @@
 import { generateApiKeySecret } from '@likeness/db';
-import { createLogger, PinoNestLogger } from './logger';
+import { createLogger, lazyChildLogger, PinoNestLogger } from './logger';
 import { REDACTED, scrub } from './redact';
 
 /** A pino destination that keeps what it is given, synchronously. */
@@ -79,6 +79,50 @@ describe('createLogger', () => {
     const log = createLogger('silent', out);
     log.error('nothing');
     expect(out.text).toBe('');
+  });
+});
+
+describe('lazyChildLogger', () => {
+  it('makes the child only when something logs through it, then always the same one', () => {
+    const out = new Lines();
+    const parent = createLogger('info', out);
+    const child = jest.spyOn(parent, 'child');
+    const log = lazyChildLogger(parent, { requestId: 'r-1' }, {});
+    // What Fastify checks of a request logger.
+    for (const m of ['info', 'error', 'debug', 'fatal', 'warn', 'trace', 'child'] as const) {
+      expect(typeof log[m]).toBe('function');
+    }
+    expect(child).not.toHaveBeenCalled();
+    log.info({ n: 1 }, 'first');
+    log.warn('second');
+    expect(child).toHaveBeenCalledTimes(1);
+    expect(out.parsed()).toEqual([
+      expect.objectContaining({ level: 30, requestId: 'r-1', n: 1, msg: 'first' }),
+      expect.objectContaining({ level: 40, requestId: 'r-1', msg: 'second' }),
+    ]);
+    expect(Object.keys(out.parsed()[0] ?? {})).toEqual([
+      'level',
+      'time',
+      'service',
+      'pid',
+      'requestId',
+      'n',
+      'msg',
+    ]);
+  });
+
+  it('answers as the child would, redaction included', () => {
+    const out = new Lines();
+    const parent = createLogger('info', out);
+    const log = lazyChildLogger(parent, { requestId: 'r-2', authorization: 'Bearer s3cret' }, {});
+    expect(log.level).toBe('info');
+    expect(log.isLevelEnabled('debug')).toBe(false);
+    expect(log.bindings()).toMatchObject({ requestId: 'r-2', authorization: REDACTED });
+    log.child({ step: 'inner' }).error('deeper');
+    expect(out.parsed()).toEqual([
+      expect.objectContaining({ requestId: 'r-2', step: 'inner', authorization: REDACTED }),
+    ]);
+    expect(out.text).not.toContain('s3cret');
   });
 });
 

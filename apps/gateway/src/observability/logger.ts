@@ -1,6 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { LoggerService } from '@nestjs/common';
-import { pino, stdSerializers, type DestinationStream, type Logger } from 'pino';
+import {
+  pino,
+  stdSerializers,
+  type Bindings,
+  type ChildLoggerOptions,
+  type DestinationStream,
+  type Logger,
+} from 'pino';
 import type { AppConfig } from '../config/config';
 import { REDACTED, scrub, scrubString } from './redact';
 
@@ -68,6 +75,44 @@ export function createLogger(
     },
   };
   return destination ? pino(options, destination) : pino(options);
+}
+
+/** What Fastify checks a request logger for, and calls: usable before the child exists. */
+const LOG_METHODS = new Set([
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+  'child',
+]);
+
+/**
+ * Fastify's `childLoggerFactory`: `request.log` stands in for the pino child (the request id as
+ * a binding) and makes it only when something logs through it, which most requests never do —
+ * their access-log line goes through the root logger (registerHttpObservability). Making a
+ * child costs about as much as writing a line (its bindings are redacted), on every request.
+ */
+export function lazyChildLogger<
+  L extends object & { child(b: Bindings, o?: ChildLoggerOptions): L },
+>(parent: L, bindings: Bindings, options: ChildLoggerOptions): L {
+  let child: L | undefined;
+  const real = (): L => (child ??= parent.child(bindings, options));
+  return new Proxy(parent, {
+    get(_target, property) {
+      if (child === undefined && typeof property === 'string' && LOG_METHODS.has(property)) {
+        return (...args: unknown[]) =>
+          (real() as unknown as Record<string, (...a: unknown[]) => unknown>)[property]?.(...args);
+      }
+      const logger = real();
+      const value: unknown = Reflect.get(logger, property, logger);
+      return typeof value === 'function' ? value.bind(logger) : value;
+    },
+    set: (_target, property, value) => Reflect.set(real(), property, value),
+    has: (_target, property) => Reflect.has(real(), property),
+  });
 }
 
 export function pathOf(url: string | undefined): string | undefined {

@@ -40,7 +40,7 @@ export class GatewayMetrics {
 
   private readonly graphqlDuration = new Histogram({
     name: 'likeness_graphql_operation_duration_seconds',
-    help: 'Time from a GraphQL request reaching Apollo to its response, by operation.',
+    help: 'Time from a GraphQL request reaching the GraphQL handler to its response, by operation.',
     labelNames: ['operation'] as const,
     buckets: SECONDS_BUCKETS,
     registers: [this.registry],
