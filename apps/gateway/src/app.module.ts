@@ -1,6 +1,6 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { GraphQLModule } from '@nestjs/graphql';
-import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
+import type { ApolloDriverConfig } from '@nestjs/apollo';
 import { APP_CONFIG, type AppConfig } from './config/config';
 import { InfraModule } from './infra/infra.module';
 import { RealtimeModule } from './realtime';
@@ -10,7 +10,11 @@ import { ViewerModule } from './viewer/viewer.module';
 import { IdentityModule } from './identity';
 import { ApiKeysModule } from './api-keys';
 import { AssetsModule } from './assets/assets.module';
+import { WebhooksModule } from './webhooks';
+import { AvatarsModule } from './avatars';
+import { RendersModule } from './renders';
 import { graphqlOptions } from './graphql/graphql.config';
+import { GatewayApolloDriver } from './graphql/gateway-apollo.driver';
 import { ProtectionModule } from './protection';
 import { ObservabilityModule } from './observability';
 import { WorkersModule } from './workers';
@@ -35,11 +39,17 @@ export class AppModule {
         RealtimeModule,
         WorkersModule,
         AuthModule,
-        GraphQLModule.forRoot<ApolloDriverConfig>({ driver: ApolloDriver, ...graphqlOptions() }),
+        GraphQLModule.forRoot<ApolloDriverConfig>({
+          driver: GatewayApolloDriver,
+          ...graphqlOptions(),
+        }),
         ViewerModule,
         IdentityModule,
         ApiKeysModule,
         AssetsModule,
+        WebhooksModule,
+        AvatarsModule,
+        RendersModule,
         // Keep after AuthModule: its global guard needs the principal (protection.module.ts).
         ProtectionModule,
         ObservabilityModule,

@@ -31,6 +31,9 @@ const env = {
   REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
   REDIS_PREFIX: `test-iso-${randomUUID().slice(0, 8)}`,
   LOG_LEVEL: 'silent',
+  // The render admitter would admit tenant B's fixture render during the walk (a change of B's
+  // rows that is not the walk's doing).
+  RENDER_DISPATCH: 'false',
 };
 
 let app: NestFastifyApplication;

@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       executionProvider: 'cpu',
       workerId: expect.stringMatching(new RegExp(`-${process.pid}$`)),
       prefix: 'likeness',
+      storage: { driver: 'local' },
     });
   });
 
@@ -32,6 +33,14 @@ describe('loadConfig', () => {
         EXECUTION_PROVIDER: 'cuda',
         WORKER_ID: 'gpu-7',
         BULLMQ_PREFIX: 'staging',
+        STORAGE_DRIVER: 's3',
+        S3_BUCKET: 'media',
+        S3_REGION: 'eu-west-1',
+        S3_ENDPOINT: 'http://minio:9000',
+        S3_FORCE_PATH_STYLE: 'true',
+        S3_ACCESS_KEY_ID: 'id',
+        S3_SECRET_ACCESS_KEY: 'secret',
+        S3_PREFIX: 'likeness/prod/',
       }),
     ).toEqual({
       redisUrl: 'rediss://redis.internal:6380/2',
@@ -40,7 +49,25 @@ describe('loadConfig', () => {
       executionProvider: 'cuda',
       workerId: 'gpu-7',
       prefix: 'staging',
+      storage: {
+        driver: 's3',
+        bucket: 'media',
+        region: 'eu-west-1',
+        endpoint: 'http://minio:9000',
+        forcePathStyle: true,
+        credentials: { accessKeyId: 'id', secretAccessKey: 'secret' },
+        prefix: 'likeness/prod',
+      },
     });
+  });
+
+  it('needs a bucket for S3, and S3 keys in pairs', () => {
+    expect(configErrorOf({ STORAGE_DRIVER: 's3' }).issues.map((i) => i.variable)).toEqual([
+      'S3_BUCKET',
+    ]);
+    expect(configErrorOf({ S3_ACCESS_KEY_ID: 'id' }).issues.map((i) => i.variable)).toEqual([
+      'S3_SECRET_ACCESS_KEY',
+    ]);
   });
 
   it('treats empty strings as unset', () => {
@@ -53,6 +80,7 @@ describe('loadConfig', () => {
     ['WORKER_CONCURRENCY', 'many'],
     ['EXECUTION_PROVIDER', 'tensorrt'],
     ['REDIS_URL', 'http://127.0.0.1:6379'],
+    ['STORAGE_DRIVER', 'ftp'],
   ])('names %s when it is %p', (variable, value) => {
     const error = configErrorOf({ [variable]: value });
     expect(error.issues.map((i) => i.variable)).toEqual([variable]);

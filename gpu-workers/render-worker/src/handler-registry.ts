@@ -26,6 +26,8 @@ export interface JobContext {
   readonly queue: QueueName;
   /** 1 for the first run; grows when BullMQ retries the job. */
   readonly attempt: number;
+  /** The job's attempts budget: when `attempt` equals it, a failure is final. */
+  readonly maxAttempts: number;
   readonly workerId: string;
   /** Aborted when the worker is closing or the job is cancelled. */
   readonly signal: AbortSignal;

@@ -1,5 +1,6 @@
 import { JobName } from '@likeness/contracts';
 import { UnrecoverableError } from 'bullmq';
+import { avatarPrepareHandler, type AvatarPrepareDeps } from './avatar/prepare-avatar';
 import { defineHandler } from './handler-registry';
 import type { AnyJobHandler } from './handler-registry';
 
@@ -16,16 +17,17 @@ export class NotImplementedYet extends UnrecoverableError {
   }
 }
 
+/** `render` until the render pipeline is wired in. */
+export const renderNotImplementedHandler = defineHandler({
+  name: JobName.Render,
+  handle: () => Promise.reject(new NotImplementedYet(JobName.Render)),
+});
+
+export interface DefaultHandlerDeps {
+  avatar: AvatarPrepareDeps;
+}
+
 /** The production handler set. Payloads are validated before these run. */
-export function createDefaultHandlers(): AnyJobHandler[] {
-  return [
-    defineHandler({
-      name: JobName.AvatarPrepare,
-      handle: () => Promise.reject(new NotImplementedYet(JobName.AvatarPrepare)),
-    }),
-    defineHandler({
-      name: JobName.Render,
-      handle: () => Promise.reject(new NotImplementedYet(JobName.Render)),
-    }),
-  ];
+export function createDefaultHandlers(deps: DefaultHandlerDeps): AnyJobHandler[] {
+  return [avatarPrepareHandler(deps.avatar), renderNotImplementedHandler];
 }

@@ -4,7 +4,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createHandlerRegistry, defineHandler } from './handler-registry';
 import type { JobContext } from './handler-registry';
-import { createDefaultHandlers } from './handlers';
+import { renderNotImplementedHandler } from './handlers';
 import { startWorker } from './worker';
 import type { RunningWorker } from './worker';
 import { avatarPreparePayload, renderPayload } from './testing/payloads';
@@ -135,7 +135,7 @@ describe('startWorker (real Redis)', () => {
     await worker?.close();
     const attempts: number[] = [];
     const flaky = createHandlerRegistry([
-      ...createDefaultHandlers().filter((handler) => handler.name !== JobName.AvatarPrepare),
+      renderNotImplementedHandler,
       defineHandler({
         name: JobName.AvatarPrepare,
         handle: (_payload, ctx) => {
@@ -163,7 +163,10 @@ describe('startWorker (real Redis)', () => {
     await worker?.close();
     worker = await startWorker(
       { redisUrl, concurrency: 1, prefix: h.prefix, workerId: 'test-worker' },
-      createHandlerRegistry(createDefaultHandlers()),
+      createHandlerRegistry([
+        defineHandler({ name: JobName.AvatarPrepare, handle: () => Promise.resolve('ok') }),
+        renderNotImplementedHandler,
+      ]),
     );
     const job = await h.queues.render.add(JobName.Render, renderPayload, { attempts: 3 });
     await expect(job.waitUntilFinished(h.events.render, 10_000)).rejects.toThrow(

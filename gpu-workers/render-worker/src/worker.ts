@@ -93,6 +93,7 @@ function contextOf(
     jobId: job.id ?? '(no id)',
     queue,
     attempt: job.attemptsMade + 1,
+    maxAttempts: Math.max(1, job.opts.attempts ?? 1),
     workerId,
     signal: signal ?? new AbortController().signal,
     updateProgress: (progress) => job.updateProgress(progress),

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobName } from './queues';
+import { DetectedFaceV1 } from './worker-events';
 
 const id = z.string().uuid();
 const motion = z.object({
@@ -40,7 +41,30 @@ export const RenderJobV1 = z.object({
     .min(0)
     .max(2 ** 31 - 1),
   modelPack: z.string().min(1),
+  /**
+   * Added later (optional, so older payloads stay valid). The storage folder this render's
+   * media must go to (output, poster, previews, checkpoints): `renderMediaPrefix(...)`; the
+   * gateway refuses an output key outside it.
+   */
+  mediaPrefix: z.string().min(1).optional(),
+  /** The avatar's chosen face in its image's pixels (after EXIF orientation), when known. */
+  face: DetectedFaceV1.pick({ box: true, keypoints: true }).nullable().optional(),
+  /** When the gateway gives up on the render (it is then failed, and cancelled if running). */
+  deadlineAt: z.string().datetime({ offset: true }).optional(),
 });
+
+/** The one folder of a render's media in object storage (see RenderJobV1.mediaPrefix). */
+export function renderMediaPrefix(tenantId: string, renderId: string): string {
+  return `tenants/${tenantId}/renders/${renderId}/`;
+}
+
+/**
+ * The BullMQ job id of a render's `attempt`-th admission (BullMQ ids may not contain `:`).
+ * Re-adding the same attempt is a no-op; a re-admission after a lost worker is a new attempt.
+ */
+export function renderJobId(renderId: string, attempt: number): string {
+  return `${renderId}_${attempt}`;
+}
 
 export const WebhookDeliverJobV1 = z.object({
   v: z.literal(1),

@@ -152,6 +152,18 @@ const avatarBase = {
   at: isoTime,
 };
 
+/**
+ * Where a worker stores an avatar's preview image: a fresh key per run (so a late, losing run
+ * never overwrites the preview the gateway kept), inside the avatar's own folder, which is the
+ * only place the gateway accepts a `previewKey` from and deletes media in.
+ */
+export function avatarMediaPrefix(tenantId: string, avatarId: string): string {
+  return `tenants/${tenantId}/avatars/${avatarId}/`;
+}
+export function avatarPreviewKey(tenantId: string, avatarId: string, run: string): string {
+  return `${avatarMediaPrefix(tenantId, avatarId)}preview-${run}.jpg`;
+}
+
 export const AvatarPreparedEventV1 = z.object({
   ...avatarBase,
   type: z.literal('avatar.prepared'),

@@ -5,10 +5,13 @@ import { ApiKeyRepository } from './repositories/api-key.repository';
 import { AssetRepository } from './repositories/asset.repository';
 import { AuditLogRepository } from './repositories/audit-log.repository';
 import { AvatarRepository } from './repositories/avatar.repository';
+import { ModelPackRepository } from './repositories/model-pack.repository';
+import { RenderDispatchRepository } from './repositories/render-dispatch.repository';
 import { RenderRepository } from './repositories/render.repository';
 import { SessionRepository } from './repositories/session.repository';
 import { TenantRepository } from './repositories/tenant.repository';
 import { UserRepository } from './repositories/user.repository';
+import { WebhookRepository } from './repositories/webhook.repository';
 
 /**
  * A transaction scoped to one tenant (row-level security applies): raw SQL (`$queryRaw`,
@@ -29,6 +32,10 @@ export interface Db {
   assets: AssetRepository;
   avatars: AvatarRepository;
   renders: RenderRepository;
+  /** Cross-tenant admission and reconciliation of renders (the fair scheduler). */
+  renderDispatch: RenderDispatchRepository;
+  modelPacks: ModelPackRepository;
+  webhooks: WebhookRepository;
   auditLog: AuditLogRepository;
 }
 
@@ -87,6 +94,9 @@ export function createDb(config: DbConfig): Db {
     assets: new AssetRepository(ctx),
     avatars: new AvatarRepository(ctx),
     renders: new RenderRepository(ctx),
+    renderDispatch: new RenderDispatchRepository(ctx),
+    modelPacks: new ModelPackRepository(ctx),
+    webhooks: new WebhookRepository(ctx),
     auditLog: new AuditLogRepository(ctx),
   };
 }

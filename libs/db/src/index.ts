@@ -37,14 +37,60 @@ export type {
   CreateAssetInput,
 } from './repositories/asset.repository';
 export type {
+  AvatarAuditInput,
+  AvatarFailedInput,
+  AvatarPreparedInput,
   AvatarRepository,
+  AvatarTransition,
+  AvatarTransitionOptions,
   CreateAvatarInput,
+  DeletedAvatar,
   UpdateAvatarInput,
 } from './repositories/avatar.repository';
+export {
+  FINISHED_RENDER_STATUSES,
+  renderFromSnapshot,
+  renderSnapshot,
+} from './repositories/render.repository';
 export type {
+  AfterRenderChange,
+  CreateQueuedRenderInput,
+  CreateQueuedResult,
+  RenderChange,
+  RenderPreview,
+  RenderQueueSnapshot,
   RenderRepository,
+  RenderReservation,
+  RenderUsage,
   CreateRenderInput,
   UpdateRenderInput,
 } from './repositories/render.repository';
+export type {
+  AdmissionCandidate,
+  AdmissionTenant,
+  AdmitOptions,
+  AdmitResult,
+  RenderDispatch,
+  RenderDispatchRepository,
+} from './repositories/render-dispatch.repository';
+export type { ModelPackRepository } from './repositories/model-pack.repository';
 export type { AuditLogRepository, AppendAuditInput } from './repositories/audit-log.repository';
+export { insertWebhookEvent } from './repositories/webhook.repository';
+export type {
+  ClaimedWebhookDelivery,
+  CreateWebhookEndpointInput,
+  DisableFailingEndpointInput,
+  DueWebhookDelivery,
+  EmittedWebhookEvent,
+  ListWebhookDeliveriesOptions,
+  RecordedWebhookAttempt,
+  RecordWebhookAttemptInput,
+  UpdateWebhookEndpointInput,
+  WebhookAuditInput,
+  WebhookClaim,
+  WebhookDeliveryCursor,
+  WebhookDeliveryPage,
+  WebhookEventInput,
+  WebhookRepository,
+} from './repositories/webhook.repository';
 export * from './types';

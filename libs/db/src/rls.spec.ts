@@ -236,7 +236,12 @@ it('only the named SECURITY DEFINER functions are callable by the app role', asy
     { proname: 'likeness_asset_for_download', owner: 'likeness_platform' },
     { proname: 'likeness_authenticate_api_key', owner: 'likeness_platform' },
     { proname: 'likeness_authenticate_session', owner: 'likeness_platform' },
+    { proname: 'likeness_due_webhook_deliveries', owner: 'likeness_platform' },
     { proname: 'likeness_find_user_for_login', owner: 'likeness_platform' },
+    { proname: 'likeness_render_admitted_ahead', owner: 'likeness_platform' },
+    { proname: 'likeness_render_preview', owner: 'likeness_platform' },
+    { proname: 'likeness_render_queue_snapshot', owner: 'likeness_platform' },
     { proname: 'likeness_revoke_session', owner: 'likeness_platform' },
+    { proname: 'likeness_stale_processing_avatars', owner: 'likeness_platform' },
   ]);
 });

@@ -121,13 +121,19 @@ export interface Avatar {
   faceBox: JsonValue | null;
   keypoints: JsonValue | null;
   status: AvatarStatus;
+  /** AvatarFailureReason code (libs/contracts) when FAILED. */
   failureReason: string | null;
+  failureMessage: string | null;
+  /** The faces found, for SEVERAL_FACES and FACE_INDEX_OUT_OF_RANGE (DetectedFaceV1[]). */
+  failureFaces: JsonValue | null;
   consentAttestation: string;
   consentAt: Date;
   modelPack: string;
   previewAssetId: string | null;
   createdAt: Date;
   updatedAt: Date;
+  /** Set on the tombstone of an avatar deleted while finished renders referenced it. */
+  deletedAt: Date | null;
 }
 
 export interface AvatarSimilarity {
@@ -163,6 +169,32 @@ export interface Render {
   deadlineAt: Date | null;
   createdAt: Date;
   updatedAt: Date;
+  /** When the fair scheduler gave it a BullMQ job; null while it waits in Postgres. */
+  admittedAt: Date | null;
+  /** The worker run whose events apply, its last applied seq and the `at` of its first event. */
+  runId: string | null;
+  runSeq: number;
+  runAt: Date | null;
+  /** Worker runs started; `attempts` counts admissions (each a BullMQ job id). */
+  runs: number;
+  workerId: string | null;
+  lastEventAt: Date | null;
+  cancelRequestedAt: Date | null;
+  audioSeconds: number;
+  frames: number;
+  /** Video seconds reserved at creation (monthly quota), then charged; 0 if cancelled/failed. */
+  billedSeconds: number;
+  quotedCents: number;
+}
+
+/** A model pack as live workers last advertised it. */
+export interface ModelPackRecord {
+  name: string;
+  version: string;
+  capabilities: { identity: boolean; motion: boolean; maxSide: number };
+  fps: number;
+  maxFramesPerClip: number;
+  lastSeenAt: Date;
 }
 
 export interface RenderEvent {
@@ -190,4 +222,61 @@ export interface ListOptions {
   /** Default 50, at most 500. */
   first?: number;
   before?: string;
+}
+
+export type WebhookDeliveryStatus = 'PENDING' | 'SUCCEEDED' | 'FAILED';
+
+/** `secret` and `previousSecret` are stored as the caller gives them (the gateway encrypts). */
+export interface WebhookEndpoint {
+  id: string;
+  tenantId: string;
+  url: string;
+  description: string | null;
+  eventTypes: string[];
+  secret: string;
+  previousSecret: string | null;
+  previousSecretExpiresAt: Date | null;
+  disabledAt: Date | null;
+  /** `USER` or `FAILING`. */
+  disabledReason: string | null;
+  /** Consecutive failed attempts across deliveries; reset by a 2xx. */
+  failureCount: number;
+  failingSince: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface WebhookDeliveryAttempt {
+  id: string;
+  deliveryId: string;
+  attempt: number;
+  startedAt: Date;
+  durationMs: number;
+  responseStatus: number | null;
+  error: string | null;
+  nextAttemptAt: Date | null;
+  createdAt: Date;
+}
+
+export interface WebhookDelivery {
+  id: string;
+  tenantId: string;
+  endpointId: string;
+  eventId: string;
+  eventType: string;
+  /** The whole body sent: { id, type, createdAt, data }. */
+  payload: JsonObject;
+  status: WebhookDeliveryStatus;
+  attempts: number;
+  nextAttemptAt: Date | null;
+  responseStatus: number | null;
+  lastError: string | null;
+  deliveredAt: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+export interface WebhookDeliveryWithAttempts extends WebhookDelivery {
+  /** Oldest first. */
+  attemptLog: WebhookDeliveryAttempt[];
 }

@@ -99,4 +99,37 @@ describe('loadConfig', () => {
       expect(problems({ STORAGE_DRIVER: 's3' })[0]?.message).toMatch(/STORAGE_DRIVER=s3/);
     });
   });
+
+  describe('avatars', () => {
+    const base = { DATABASE_URL: 'postgres://a@b/c' };
+
+    it('prepares with the reference pack and sweeps every 30 s after 2 min by default', () => {
+      expect(loadConfig(base).avatars).toEqual({
+        modelPack: 'reference',
+        sweep: { intervalMs: 30_000, graceMs: 120_000 },
+      });
+      expect(
+        loadConfig({
+          ...base,
+          AVATAR_MODEL_PACK: 'fantasytalking-14b',
+          AVATAR_SWEEP_INTERVAL_MS: '0',
+          AVATAR_SWEEP_GRACE_MS: '5000',
+        }).avatars,
+      ).toEqual({ modelPack: 'fantasytalking-14b', sweep: { intervalMs: 0, graceMs: 5000 } });
+    });
+
+    it.each([
+      ['AVATAR_MODEL_PACK', 'Not A Slug'],
+      ['AVATAR_SWEEP_INTERVAL_MS', '-1'],
+      ['AVATAR_SWEEP_GRACE_MS', 'soon'],
+    ])('names %s when it is %p', (variable, value) => {
+      let caught: unknown;
+      try {
+        loadConfig({ ...base, [variable]: value });
+      } catch (e) {
+        caught = e;
+      }
+      expect((caught as ConfigError).problems.map((p) => p.variable)).toEqual([variable]);
+    });
+  });
 });

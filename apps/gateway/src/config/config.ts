@@ -71,6 +71,10 @@ const schema = z.object({
   GRAPHQL_MAX_QUERY_BYTES: z.coerce.number().int().min(256).max(1_000_000).default(20_480),
   GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(10_000).default(30),
   GRAPHQL_MAX_OPERATIONS: z.coerce.number().int().min(1).max(1000).default(10),
+  // Off only to rule the direct GraphQL path out when hunting a bug (src/graphql/direct-execution.ts).
+  GRAPHQL_DIRECT_EXECUTION: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .default('true'),
   SESSION_TTL_HOURS: z.coerce.number().positive().max(720).default(12),
   LOGIN_MAX_FAILURES: z.coerce.number().int().min(1).max(1000).default(5),
   LOGIN_MAX_FAILURES_PER_IP: z.coerce.number().int().min(1).max(100000).default(100),
@@ -80,6 +84,47 @@ const schema = z.object({
     .enum(['true', 'false'], { error: 'must be true or false' })
     .default('true'),
   WORKER_EVENTS_CLAIM_IDLE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  // Webhooks (src/webhooks): secret encryption, URL policy, delivery, retries, sweeper.
+  WEBHOOK_SECRET_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+  WEBHOOK_ALLOW_HTTP_LOOPBACK: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional(),
+  WEBHOOK_BLOCK_PRIVATE_ADDRESSES: z
+    .enum(['true', 'false'], { error: 'must be true or false' })
+    .optional(),
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  WEBHOOK_RETRY_BASE_MS: z.coerce.number().int().min(10).max(3_600_000).default(30_000),
+  WEBHOOK_RETRY_MAX_DELAY_MS: z.coerce.number().int().min(10).max(86_400_000).default(14_400_000),
+  WEBHOOK_RETRY_WINDOW_SECONDS: z.coerce.number().int().min(1).max(604_800).default(86_400),
+  WEBHOOK_DISABLE_AFTER_FAILURES: z.coerce.number().int().min(1).max(100_000).default(50),
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(0).max(2_592_000).default(259_200),
+  WEBHOOK_WORKER: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  WEBHOOK_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
+  WEBHOOK_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  WEBHOOK_SWEEP_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  // Avatars (src/avatars): the model pack that prepares them, the sweeper of lost jobs.
+  AVATAR_MODEL_PACK: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be a model pack name (lowercase slug)')
+    .default('reference'),
+  AVATAR_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
+  AVATAR_SWEEP_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(120_000),
+  // Renders (src/renders): default pack, fair admission, reconciler, deadlines, limits.
+  RENDER_DEFAULT_PACK: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be a model pack name (lowercase slug)')
+    .default('reference'),
+  RENDER_DISPATCH: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true'),
+  RENDER_DISPATCH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  RENDER_DISPATCH_BACKLOG: z.coerce.number().int().min(0).max(10_000).default(2),
+  RENDER_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(10_000),
+  RENDER_DEADLINE_SECONDS: z.coerce.number().int().min(10).max(604_800).default(21_600),
+  RENDER_WORKER_LOST_SECONDS: z.coerce.number().int().min(1).max(86_400).default(90),
+  RENDER_CANCEL_GRACE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(120),
+  RENDER_MAX_ADMISSIONS: z.coerce.number().int().min(1).max(100).default(3),
+  RENDER_JOB_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(3),
+  RENDER_MAX_UNFINISHED_PER_TENANT: z.coerce.number().int().min(1).max(1_000_000).default(1000),
+  RENDER_PACK_MEMORY_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
 });
 
 export type AppConfig = Readonly<{
@@ -130,6 +175,11 @@ export type AppConfig = Readonly<{
     maxAliases: number;
     maxOperations: number;
   };
+  /**
+   * Whether ordinary GraphQL requests run on the direct path (cached documents, graphql-js
+   * execute) rather than through Apollo's request pipeline; the answers are the same.
+   */
+  graphqlDirectExecution: boolean;
   /** Lifetime of a session token from `login`. */
   sessionTtlHours: number;
   /**
@@ -143,6 +193,60 @@ export type AppConfig = Readonly<{
    * consumer (a crashed replica, a failing handler) before another delivery is attempted.
    */
   workerEvents: { consume: boolean; claimIdleMs: number };
+  /**
+   * Webhooks (src/webhooks). `secretKey` encrypts the endpoints' signing secrets (null: derived
+   * from the URL signing secret, or generated under `dataDir` outside production). http:// is
+   * accepted only for loopback hosts when `allowHttpLoopback`; `blockPrivateAddresses` refuses
+   * private, loopback and link-local targets (also after DNS). Retries back off exponentially
+   * from `retry.baseMs` (capped at `maxDelayMs`, with jitter) until `windowSeconds` after the
+   * event; an endpoint is disabled after `disable.afterFailures` consecutive failed attempts
+   * spanning at least `disable.afterSeconds`. The sweeper re-enqueues PENDING deliveries more
+   * than `sweep.graceMs` overdue every `sweep.intervalMs` (0 = never).
+   */
+  webhooks: {
+    secretKey: string | null;
+    allowHttpLoopback: boolean;
+    blockPrivateAddresses: boolean;
+    timeoutMs: number;
+    retry: { baseMs: number; maxDelayMs: number; windowSeconds: number };
+    disable: { afterFailures: number; afterSeconds: number };
+    worker: { enabled: boolean; concurrency: number };
+    sweep: { intervalMs: number; graceMs: number };
+  };
+  /**
+   * Avatars (src/avatars): `modelPack` prepares new avatars (its identity encoder makes their
+   * embeddings). Every `sweep.intervalMs` (0 = never) the sweeper looks at avatars PROCESSING
+   * for more than `sweep.graceMs`: it re-enqueues those whose job was lost and fails those
+   * whose job failed without a word from the worker.
+   */
+  avatars: { modelPack: string; sweep: { intervalMs: number; graceMs: number } };
+  /**
+   * Renders (src/renders, README "Renders"). `defaultPack` when RenderInput.modelPack is absent.
+   * `dispatch`: whether this replica runs the admitter and the reconciler (one pass at a time
+   * across replicas either way). The admitter runs every `dispatchIntervalMs` (and at once after
+   * changes) and keeps at most the live workers' capacity + `dispatchBacklog` renders admitted
+   * and unfinished. The reconciler runs every `reconcileIntervalMs` (0 = never). A render not
+   * finished `deadlineSeconds` after its creation fails; one whose worker stopped advertising and
+   * reporting for `workerLostSeconds` is run again, at most `maxAdmissions` admissions in all;
+   * a cancel the worker does not confirm within `cancelGraceSeconds` is forced. BullMQ retries
+   * a job up to `jobAttempts` times (retryable worker failures). A tenant may have at most
+   * `maxUnfinishedPerTenant` renders queued or running. Packs no live worker has are accepted
+   * if one was seen within `packMemoryDays`.
+   */
+  renders: {
+    defaultPack: string;
+    dispatch: boolean;
+    dispatchIntervalMs: number;
+    dispatchBacklog: number;
+    reconcileIntervalMs: number;
+    deadlineSeconds: number;
+    workerLostSeconds: number;
+    cancelGraceSeconds: number;
+    maxAdmissions: number;
+    jobAttempts: number;
+    maxUnfinishedPerTenant: number;
+    packMemoryDays: number;
+  };
 }>;
 
 export class ConfigError extends Error {
@@ -190,6 +294,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
     });
   }
   if (storageProblems.length > 0) throw new ConfigError(storageProblems);
+  const production = e.NODE_ENV === 'production';
   return {
     nodeEnv: e.NODE_ENV,
     host: e.HOST,
@@ -239,6 +344,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
       maxAliases: e.GRAPHQL_MAX_ALIASES,
       maxOperations: e.GRAPHQL_MAX_OPERATIONS,
     },
+    graphqlDirectExecution: e.GRAPHQL_DIRECT_EXECUTION === 'true',
     sessionTtlHours: e.SESSION_TTL_HOURS,
     login: {
       maxFailures: e.LOGIN_MAX_FAILURES,
@@ -248,6 +354,41 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
     workerEvents: {
       consume: e.WORKER_EVENTS_CONSUME === 'true',
       claimIdleMs: e.WORKER_EVENTS_CLAIM_IDLE_MS,
+    },
+    webhooks: {
+      secretKey: e.WEBHOOK_SECRET_KEY ?? null,
+      allowHttpLoopback: (e.WEBHOOK_ALLOW_HTTP_LOOPBACK ?? String(!production)) === 'true',
+      blockPrivateAddresses: (e.WEBHOOK_BLOCK_PRIVATE_ADDRESSES ?? String(production)) === 'true',
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retry: {
+        baseMs: e.WEBHOOK_RETRY_BASE_MS,
+        maxDelayMs: Math.max(e.WEBHOOK_RETRY_BASE_MS, e.WEBHOOK_RETRY_MAX_DELAY_MS),
+        windowSeconds: e.WEBHOOK_RETRY_WINDOW_SECONDS,
+      },
+      disable: {
+        afterFailures: e.WEBHOOK_DISABLE_AFTER_FAILURES,
+        afterSeconds: e.WEBHOOK_DISABLE_AFTER_SECONDS,
+      },
+      worker: { enabled: e.WEBHOOK_WORKER === 'true', concurrency: e.WEBHOOK_WORKER_CONCURRENCY },
+      sweep: { intervalMs: e.WEBHOOK_SWEEP_INTERVAL_MS, graceMs: e.WEBHOOK_SWEEP_GRACE_MS },
+    },
+    avatars: {
+      modelPack: e.AVATAR_MODEL_PACK,
+      sweep: { intervalMs: e.AVATAR_SWEEP_INTERVAL_MS, graceMs: e.AVATAR_SWEEP_GRACE_MS },
+    },
+    renders: {
+      defaultPack: e.RENDER_DEFAULT_PACK,
+      dispatch: e.RENDER_DISPATCH === 'true',
+      dispatchIntervalMs: e.RENDER_DISPATCH_INTERVAL_MS,
+      dispatchBacklog: e.RENDER_DISPATCH_BACKLOG,
+      reconcileIntervalMs: e.RENDER_RECONCILE_INTERVAL_MS,
+      deadlineSeconds: e.RENDER_DEADLINE_SECONDS,
+      workerLostSeconds: e.RENDER_WORKER_LOST_SECONDS,
+      cancelGraceSeconds: e.RENDER_CANCEL_GRACE_SECONDS,
+      maxAdmissions: e.RENDER_MAX_ADMISSIONS,
+      jobAttempts: e.RENDER_JOB_ATTEMPTS,
+      maxUnfinishedPerTenant: e.RENDER_MAX_UNFINISHED_PER_TENANT,
+      packMemoryDays: e.RENDER_PACK_MEMORY_DAYS,
     },
   };
 }

@@ -24,14 +24,21 @@ export class GraphQLLimitsPlugin implements ApolloServerPlugin<BaseContext> {
     this.limits = config.graphqlLimits;
   }
 
+  /**
+   * Throws QueryRejectedException for an operation beyond the limits. Also called by the direct
+   * execution path (src/graphql/direct-execution.ts), which leaves refused operations to Apollo.
+   */
+  check(input: Parameters<typeof checkGraphQLLimits>[1]): void {
+    checkGraphQLLimits(this.limits, input);
+  }
+
   async requestDidStart(): Promise<GraphQLRequestListener<BaseContext>> {
-    const limits = this.limits;
     return {
-      async didResolveOperation(ctx: GraphQLRequestContextDidResolveOperation<BaseContext>) {
+      didResolveOperation: async (ctx: GraphQLRequestContextDidResolveOperation<BaseContext>) => {
         // No operation resolved (e.g. an unknown operationName): execution reports that.
         if (!ctx.operation) return;
         try {
-          checkGraphQLLimits(limits, {
+          this.check({
             schema: ctx.schema,
             document: ctx.document,
             operation: ctx.operation,

@@ -25,6 +25,16 @@ export class EventBus implements OnApplicationShutdown {
     return this.pubSub.asyncIterableIterator(this.channel(topic)) as AsyncIterableIterator<T>;
   }
 
+  /**
+   * Calls `onMessage` for every event of one topic from now on: resolves once Redis confirmed
+   * the subscription (so nothing published afterwards is missed), with the function that ends it.
+   * For subscriptions that replay stored events before going live (renders).
+   */
+  async subscribe<T>(topic: string, onMessage: (payload: T) => void): Promise<() => void> {
+    const id = await this.pubSub.subscribe<T>(this.channel(topic), onMessage);
+    return () => this.pubSub.unsubscribe(id);
+  }
+
   async onApplicationShutdown(): Promise<void> {
     await this.pubSub.close().catch(() => undefined);
   }

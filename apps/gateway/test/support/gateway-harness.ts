@@ -17,6 +17,9 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     REDIS_URL: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379',
     REDIS_PREFIX: `test-${randomBytes(6).toString('hex')}`,
     LOG_LEVEL: 'silent',
+    // The render admitter and reconciler look at every tenant's renders in the shared test
+    // database; only the render specs run them (RENDER_DISPATCH: 'true').
+    RENDER_DISPATCH: 'false',
     ...overrides,
   };
   return Object.fromEntries(

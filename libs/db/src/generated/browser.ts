@@ -59,6 +59,12 @@ export type IdentityEmbedding = Prisma.IdentityEmbeddingModel
  */
 export type Render = Prisma.RenderModel
 /**
+ * Model ModelPack
+ * A model pack as live workers last advertised it (platform data, no tenant): renders for a
+ * pack whose workers scaled to zero are validated against this and queued.
+ */
+export type ModelPack = Prisma.ModelPackModel
+/**
  * Model RenderEvent
  * 
  */
@@ -80,9 +86,15 @@ export type StripeOutbox = Prisma.StripeOutboxModel
 export type WebhookEndpoint = Prisma.WebhookEndpointModel
 /**
  * Model WebhookDelivery
- * 
+ * One event for one endpoint (the outbox row): written in the transaction of the change it
+ * reports, then delivered by the gateway's webhook worker.
  */
 export type WebhookDelivery = Prisma.WebhookDeliveryModel
+/**
+ * Model WebhookDeliveryAttempt
+ * One HTTP attempt of a delivery, as logged by the webhook worker (append-only).
+ */
+export type WebhookDeliveryAttempt = Prisma.WebhookDeliveryAttemptModel
 /**
  * Model AuditLog
  * 

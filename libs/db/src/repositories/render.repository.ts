@@ -8,13 +8,15 @@ import type {
   Render,
   RenderEvent,
   RenderStatus,
+  TenantStatus,
 } from '../types';
+import type { CreateAssetInput } from './asset.repository';
 import { json, jsonInput, jsonObject, nullableJsonInput, page } from './mappers';
 
 type RenderRow = Prisma.RenderGetPayload<object>;
 type RenderEventRow = Prisma.RenderEventGetPayload<object>;
 
-function toRender(row: RenderRow): Render {
+export function toRender(row: RenderRow): Render {
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -42,10 +44,22 @@ function toRender(row: RenderRow): Render {
     deadlineAt: row.deadlineAt,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
+    admittedAt: row.admittedAt,
+    runId: row.runId,
+    runSeq: row.runSeq,
+    runAt: row.runAt,
+    runs: row.runs,
+    workerId: row.workerId,
+    lastEventAt: row.lastEventAt,
+    cancelRequestedAt: row.cancelRequestedAt,
+    audioSeconds: row.audioSeconds,
+    frames: row.frames,
+    billedSeconds: row.billedSeconds,
+    quotedCents: row.quotedCents,
   };
 }
 
-function toRenderEvent(row: RenderEventRow): RenderEvent {
+export function toRenderEvent(row: RenderEventRow): RenderEvent {
   return {
     id: row.id,
     tenantId: row.tenantId,
@@ -84,6 +98,15 @@ export interface UpdateRenderInput {
   startedAt?: Date | null;
   finishedAt?: Date | null;
   deadlineAt?: Date | null;
+  admittedAt?: Date | null;
+  runId?: string | null;
+  runSeq?: number;
+  runAt?: Date | null;
+  runs?: number;
+  workerId?: string | null;
+  lastEventAt?: Date | null;
+  cancelRequestedAt?: Date | null;
+  billedSeconds?: number;
 }
 
 async function requireOwned(
@@ -108,6 +131,157 @@ async function requireOwned(
     }
   }
   if (!found) throw new DbError('INVALID_REFERENCE', `${kind} ${id} not found`);
+}
+
+/** The status of a render that will not change any more. */
+export const FINISHED_RENDER_STATUSES: readonly RenderStatus[] = [
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELED',
+];
+
+const SNAPSHOT_DATES = [
+  'queuedAt',
+  'startedAt',
+  'finishedAt',
+  'deadlineAt',
+  'createdAt',
+  'updatedAt',
+  'admittedAt',
+  'runAt',
+  'lastEventAt',
+  'cancelRequestedAt',
+] as const satisfies readonly (keyof Render)[];
+
+/** A render as JSON (dates as ISO strings): the payload of every RenderEvent row. */
+export function renderSnapshot(render: Render): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(render) as [string, unknown][]) {
+    out[key] = value instanceof Date ? value.toISOString() : (value as JsonValue);
+  }
+  return out;
+}
+
+/** The render a RenderEvent payload recorded; null for payloads that are not snapshots. */
+export function renderFromSnapshot(payload: JsonValue): Render | null {
+  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) return null;
+  if (typeof payload['id'] !== 'string' || typeof payload['status'] !== 'string') return null;
+  const render: Record<string, unknown> = { ...payload };
+  for (const key of SNAPSHOT_DATES) {
+    const value = payload[key];
+    render[key] = typeof value === 'string' ? new Date(value) : null;
+  }
+  return render as unknown as Render;
+}
+
+function updateData(patch: UpdateRenderInput): Prisma.RenderUncheckedUpdateManyInput {
+  const data: Prisma.RenderUncheckedUpdateManyInput = { updatedAt: new Date() };
+  if (patch.status !== undefined) data.status = patch.status;
+  if (patch.progress !== undefined) data.progress = nullableJsonInput(patch.progress);
+  if (patch.outputAssetId !== undefined) data.outputAssetId = patch.outputAssetId;
+  if (patch.identityScore !== undefined) data.identityScore = patch.identityScore;
+  if (patch.costCents !== undefined) data.costCents = patch.costCents;
+  if (patch.error !== undefined) data.error = nullableJsonInput(patch.error);
+  if (patch.attempts !== undefined) data.attempts = patch.attempts;
+  if (patch.startedAt !== undefined) data.startedAt = patch.startedAt;
+  if (patch.finishedAt !== undefined) data.finishedAt = patch.finishedAt;
+  if (patch.deadlineAt !== undefined) data.deadlineAt = patch.deadlineAt;
+  if (patch.admittedAt !== undefined) data.admittedAt = patch.admittedAt;
+  if (patch.runId !== undefined) data.runId = patch.runId;
+  if (patch.runSeq !== undefined) data.runSeq = patch.runSeq;
+  if (patch.runAt !== undefined) data.runAt = patch.runAt;
+  if (patch.runs !== undefined) data.runs = patch.runs;
+  if (patch.workerId !== undefined) data.workerId = patch.workerId;
+  if (patch.lastEventAt !== undefined) data.lastEventAt = patch.lastEventAt;
+  if (patch.cancelRequestedAt !== undefined) data.cancelRequestedAt = patch.cancelRequestedAt;
+  if (patch.billedSeconds !== undefined) data.billedSeconds = patch.billedSeconds;
+  return data;
+}
+
+/**
+ * Bumps the render's event counter under its row lock and records an event whose payload is
+ * the render as it is now (gapless sequences: a rolled-back append gives its number back).
+ */
+async function appendSnapshotEvent(
+  tx: TenantTx,
+  tenantId: string,
+  renderId: string,
+  type: string,
+): Promise<{ render: Render; event: RenderEvent }> {
+  const bumped = await tx.$queryRaw<{ event_sequence: number }[]>`
+    UPDATE renders SET event_sequence = event_sequence + 1
+    WHERE id = ${renderId}::uuid AND tenant_id = ${tenantId}::uuid
+    RETURNING event_sequence`;
+  const sequence = bumped[0]?.event_sequence;
+  if (sequence === undefined) throw new DbError('NOT_FOUND', `render ${renderId} not found`);
+  const row = await tx.render.findFirst({ where: { id: renderId, tenantId } });
+  if (!row) throw new DbError('NOT_FOUND', `render ${renderId} not found`);
+  const render = toRender(row);
+  const event = await tx.renderEvent.create({
+    data: { tenantId, renderId, sequence, type, payload: jsonInput(renderSnapshot(render)) },
+  });
+  return { render, event: toRenderEvent(event) };
+}
+
+/** What `createQueued` reads under the tenant's render lock, for the quota decision. */
+export interface RenderUsage {
+  plan: string;
+  tenantStatus: TenantStatus;
+  /** Video seconds reserved or charged by renders created since `monthStart`. */
+  videoSecondsThisMonth: number;
+  /** Renders of the tenant not finished yet (waiting, admitted, running). */
+  unfinished: number;
+  /** The creating API key's monthly spend cap and its spend (charged or quoted) since monthStart. */
+  apiKey: { spendCapCents: number | null; spentThisMonthCents: number } | null;
+}
+
+export interface CreateQueuedRenderInput extends CreateRenderInput {
+  audioSeconds: number;
+  frames: number;
+}
+
+/** What `createQueued`'s guard allows: the seconds reserved against the quota and the price. */
+export interface RenderReservation {
+  /** Reserved against the monthly quota now; corrected when the render finishes. */
+  billedSeconds: number;
+  quotedCents: number;
+}
+
+export type CreateQueuedResult<A> =
+  | { created: true; render: Render; event: RenderEvent; after: A }
+  /** The idempotency key was used before: the render it created (nothing was written). */
+  | { created: false; render: Render };
+
+/** One state change of a render, decided from its locked row (`RenderRepository.change`). */
+export interface RenderChange {
+  patch: UpdateRenderInput;
+  /** Type of the RenderEvent recorded with the change (its payload is the changed render). */
+  eventType: string;
+  /** Created in the same transaction and linked as the render's output. */
+  outputAsset?: CreateAssetInput;
+  /** The usage ledger row; one per render, a second one is ignored. */
+  usage?: { quantity: number; unit: string };
+}
+
+/** Runs inside the change's transaction (e.g. webhook outbox rows); its result is returned. */
+export type AfterRenderChange<A> = (tx: TenantTx, render: Render, event: RenderEvent) => Promise<A>;
+
+export interface RenderQueueSnapshot {
+  /** Waiting (not admitted) renders of each OTHER tenant, ascending; no tenant ids. */
+  otherWaiting: number[];
+  /** Renders admitted (a BullMQ job exists) that no worker started yet. */
+  admittedWaiting: number;
+  /** Renders started in the last 10 minutes, all tenants. */
+  startedRecently: number;
+  /** Wall seconds per audio second of renders finished in the last hour; null without any. */
+  secondsPerVideoSecond: number | null;
+}
+
+/** What the signed preview route needs, found by render id alone (migration 0005). */
+export interface RenderPreview {
+  tenantId: string;
+  previewKey: string | null;
+  tenantStatus: TenantStatus;
 }
 
 export class RenderRepository {
@@ -184,24 +358,231 @@ export class RenderRepository {
     if (!isUuid(id)) return null;
     return this.ctx.withTenant(tenantId, async (tx) => {
       if (patch.outputAssetId) await requireOwned(tx, tenantId, 'asset', patch.outputAssetId);
-      const data: Prisma.RenderUncheckedUpdateManyInput = {
-        ...(patch.status !== undefined ? { status: patch.status } : {}),
-        ...(patch.progress !== undefined ? { progress: nullableJsonInput(patch.progress) } : {}),
-        ...(patch.outputAssetId !== undefined ? { outputAssetId: patch.outputAssetId } : {}),
-        ...(patch.identityScore !== undefined ? { identityScore: patch.identityScore } : {}),
-        ...(patch.costCents !== undefined ? { costCents: patch.costCents } : {}),
-        ...(patch.error !== undefined ? { error: nullableJsonInput(patch.error) } : {}),
-        ...(patch.attempts !== undefined ? { attempts: patch.attempts } : {}),
-        ...(patch.startedAt !== undefined ? { startedAt: patch.startedAt } : {}),
-        ...(patch.finishedAt !== undefined ? { finishedAt: patch.finishedAt } : {}),
-        ...(patch.deadlineAt !== undefined ? { deadlineAt: patch.deadlineAt } : {}),
-        updatedAt: new Date(),
-      };
+      const data = updateData(patch);
       const { count } = await tx.render.updateMany({ where: { id, tenantId }, data });
       if (count === 0) return null;
       const row = await tx.render.findFirst({ where: { id, tenantId } });
       return row ? toRender(row) : null;
     });
+  }
+
+  /**
+   * Creates a QUEUED render and its first event (`render.queued`) under the tenant's render
+   * lock (a transaction-scoped advisory lock): concurrent creates of one tenant run one after
+   * the other, so `guard` (which throws to refuse, or returns the reservation) sees every
+   * earlier reservation and no quota can be exceeded by racing requests. A known idempotency key
+   * returns that render instead. The avatar must be READY (it is locked against deletion until
+   * the commit): DbError INVALID_REFERENCE otherwise.
+   */
+  async createQueued<A = undefined>(
+    tenantId: string,
+    input: CreateQueuedRenderInput,
+    options: {
+      monthStart: Date;
+      guard(usage: RenderUsage): RenderReservation;
+      after?: AfterRenderChange<A>;
+    },
+  ): Promise<CreateQueuedResult<A | undefined>> {
+    return this.ctx.withTenant(tenantId, async (tx) => {
+      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`likeness:renders:${tenantId}`}, 0))`;
+      if (input.idempotencyKey) {
+        const existing = await tx.render.findFirst({
+          where: { tenantId, idempotencyKey: input.idempotencyKey },
+        });
+        if (existing) return { created: false as const, render: toRender(existing) };
+      }
+      const reservation = options.guard(
+        await readUsage(tx, tenantId, input.apiKeyId ?? null, options.monthStart),
+      );
+      // The audio asset and the API key were read in the tenant's scope by the caller (and an
+      // asset never changes tenant); the avatar can change (deletion), so it is locked.
+      await requireReadyAvatar(tx, tenantId, input.avatarId);
+      const created = await tx.render.create({
+        data: {
+          tenantId,
+          apiKeyId: input.apiKeyId ?? null,
+          avatarId: input.avatarId,
+          audioAssetId: input.audioAssetId,
+          prompt: input.prompt ?? '',
+          controls: jsonInput(input.controls ?? {}),
+          seed: input.seed,
+          modelPack: input.modelPack,
+          modelPackVersion: input.modelPackVersion,
+          priority: input.priority ?? 0,
+          idempotencyKey: input.idempotencyKey ?? null,
+          inputHash: input.inputHash,
+          deadlineAt: input.deadlineAt ?? null,
+          audioSeconds: input.audioSeconds,
+          frames: input.frames,
+          billedSeconds: reservation.billedSeconds,
+          quotedCents: reservation.quotedCents,
+        },
+      });
+      const { render, event } = await appendSnapshotEvent(
+        tx,
+        tenantId,
+        created.id,
+        'render.queued',
+      );
+      const after = options.after ? await options.after(tx, render, event) : undefined;
+      return { created: true as const, render, event, after };
+    });
+  }
+
+  /**
+   * Changes one render under its row lock: `decide` sees the current row and returns the
+   * change, or null to leave the render as it is (then nothing is written and null returned).
+   * Every change records a RenderEvent with the next sequence; `after` runs in the same
+   * transaction. Null as well for unknown or foreign renders.
+   */
+  async change<A = undefined>(
+    tenantId: string,
+    renderId: string,
+    decide: (current: Render) => RenderChange | null,
+    after?: AfterRenderChange<A>,
+  ): Promise<{ render: Render; event: RenderEvent; after: A | undefined } | null> {
+    if (!isUuid(renderId)) return null;
+    return this.ctx.withTenant(tenantId, async (tx) => {
+      const current = await lockRender(tx, tenantId, renderId);
+      if (!current) return null;
+      const change = decide(current);
+      if (!change) return null;
+      const patch: UpdateRenderInput = { ...change.patch };
+      if (change.outputAsset) {
+        const asset = await tx.asset.create({
+          data: {
+            ...(change.outputAsset.id !== undefined ? { id: change.outputAsset.id } : {}),
+            tenantId,
+            kind: change.outputAsset.kind,
+            mime: change.outputAsset.mime,
+            bytes: BigInt(change.outputAsset.bytes),
+            sha256: change.outputAsset.sha256,
+            storageKey: change.outputAsset.storageKey,
+            probe: jsonInput(change.outputAsset.probe ?? {}),
+          },
+        });
+        patch.outputAssetId = asset.id;
+      } else if (patch.outputAssetId) {
+        await requireOwned(tx, tenantId, 'asset', patch.outputAssetId);
+      }
+      await tx.render.updateMany({ where: { id: renderId, tenantId }, data: updateData(patch) });
+      if (change.usage) {
+        await tx.$executeRaw`
+          INSERT INTO usage_events (tenant_id, api_key_id, render_id, quantity, unit)
+          VALUES (${tenantId}::uuid, ${current.apiKeyId}::uuid, ${renderId}::uuid,
+                  ${change.usage.quantity}, ${change.usage.unit})
+          ON CONFLICT (render_id) DO NOTHING`;
+      }
+      const { render, event } = await appendSnapshotEvent(tx, tenantId, renderId, change.eventType);
+      const result = after ? await after(tx, render, event) : undefined;
+      return { render, event, after: result };
+    });
+  }
+
+  /** What createQueued's guard would see now (read without the lock: for estimates). */
+  async usage(tenantId: string, apiKeyId: string | null, monthStart: Date): Promise<RenderUsage> {
+    return this.ctx.withTenant(tenantId, (tx) => readUsage(tx, tenantId, apiKeyId, monthStart));
+  }
+
+  /** Several renders of the tenant by id (unknown and foreign ids left out), in no order. */
+  async findByIds(tenantId: string, ids: readonly string[]): Promise<Render[]> {
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return [];
+    const rows = await this.ctx.withTenant(tenantId, (tx) =>
+      tx.render.findMany({ where: { tenantId, id: { in: valid } } }),
+    );
+    return rows.map(toRender);
+  }
+
+  /** The last event of a render (its current state as subscribers saw it), if any. */
+  async lastEvent(tenantId: string, renderId: string): Promise<RenderEvent | null> {
+    if (!isUuid(renderId)) return null;
+    const row = await this.ctx.withTenant(tenantId, (tx) =>
+      tx.renderEvent.findFirst({
+        where: { tenantId, renderId },
+        orderBy: { sequence: 'desc' },
+      }),
+    );
+    return row ? toRenderEvent(row) : null;
+  }
+
+  /**
+   * 1-based places in the tenant's own waiting line (renders not yet admitted, by priority,
+   * then age) of the given renders; admitted and finished renders are absent.
+   */
+  async waitingRanks(tenantId: string, ids: readonly string[]): Promise<Map<string, number>> {
+    const valid = ids.filter(isUuid);
+    if (valid.length === 0) return new Map();
+    const rows = await this.ctx.withTenant(
+      tenantId,
+      (tx) => tx.$queryRaw<{ id: string; rank: number }[]>`
+        SELECT id::text AS id, rank::integer AS rank FROM (
+          SELECT id, row_number() OVER (ORDER BY priority DESC, queued_at, id) AS rank
+          FROM renders
+          WHERE tenant_id = ${tenantId}::uuid AND status = 'QUEUED' AND admitted_at IS NULL
+        ) line WHERE id = ANY(${valid}::uuid[])`,
+    );
+    return new Map(rows.map((r) => [r.id, Number(r.rank)]));
+  }
+
+  /** The tenant's waiting renders with a priority of at least `minPriority`. */
+  async waitingCount(tenantId: string, minPriority: number): Promise<number> {
+    return this.ctx.withTenant(tenantId, (tx) =>
+      tx.render.count({
+        where: { tenantId, status: 'QUEUED', admittedAt: null, priority: { gte: minPriority } },
+      }),
+    );
+  }
+
+  /** Numbers about the whole queue, none identifying another tenant (migration 0005). */
+  async queueSnapshot(tenantId: string): Promise<RenderQueueSnapshot> {
+    const rows = await this.ctx.withTenant(
+      tenantId,
+      (tx) =>
+        tx.$queryRaw<
+          {
+            other_waiting: number[];
+            admitted_waiting: number;
+            started_recently: number;
+            seconds_per_video_second: number | null;
+          }[]
+        >`SELECT * FROM likeness_render_queue_snapshot(${tenantId}::uuid)`,
+    );
+    const row = rows[0];
+    return {
+      otherWaiting: (row?.other_waiting ?? []).map(Number),
+      admittedWaiting: Number(row?.admitted_waiting ?? 0),
+      startedRecently: Number(row?.started_recently ?? 0),
+      secondsPerVideoSecond:
+        row?.seconds_per_video_second === null || row?.seconds_per_video_second === undefined
+          ? null
+          : Number(row.seconds_per_video_second),
+    };
+  }
+
+  /** Admitted renders of any tenant still waiting for a worker, admitted before `before`. */
+  async admittedAhead(tenantId: string, before: Date): Promise<number> {
+    const rows = await this.ctx.withTenant(
+      tenantId,
+      (tx) => tx.$queryRaw<{ n: number }[]>`
+        SELECT likeness_render_admitted_ahead(${before}::timestamptz) AS n`,
+    );
+    return Number(rows[0]?.n ?? 0);
+  }
+
+  /**
+   * The render behind a signed preview URL, whatever its tenant (a SECURITY DEFINER function,
+   * migration 0005). Only for requests whose signature has been verified.
+   */
+  async findPreview(renderId: string): Promise<RenderPreview | null> {
+    if (!isUuid(renderId)) return null;
+    const rows = await this.ctx.app().$queryRaw<
+      { tenant_id: string; preview_key: string | null; tenant_status: TenantStatus }[]
+    >`SELECT * FROM likeness_render_preview(${renderId}::uuid)`;
+    const row = rows[0];
+    return row
+      ? { tenantId: row.tenant_id, previewKey: row.preview_key, tenantStatus: row.tenant_status }
+      : null;
   }
 
   /**
@@ -247,4 +628,75 @@ export class RenderRepository {
     );
     return rows.map(toRenderEvent);
   }
+}
+
+/** Locks a render row for the rest of the transaction and reads it; null when not found. */
+export async function lockRender(
+  tx: TenantTx,
+  tenantId: string,
+  renderId: string,
+): Promise<Render | null> {
+  const locked = await tx.$queryRaw<{ id: string }[]>`
+    SELECT id::text AS id FROM renders
+    WHERE id = ${renderId}::uuid AND tenant_id = ${tenantId}::uuid FOR UPDATE`;
+  if (locked.length === 0) return null;
+  const row = await tx.render.findFirst({ where: { id: renderId, tenantId } });
+  return row ? toRender(row) : null;
+}
+
+/** The avatar exists, is READY and not deleted; locked (FOR SHARE) until the commit. */
+async function requireReadyAvatar(tx: TenantTx, tenantId: string, avatarId: string) {
+  const rows = isUuid(avatarId)
+    ? await tx.$queryRaw<{ status: string; deleted: boolean }[]>`
+        SELECT status::text AS status, deleted_at IS NOT NULL AS deleted FROM avatars
+        WHERE id = ${avatarId}::uuid AND tenant_id = ${tenantId}::uuid FOR SHARE`
+    : [];
+  const avatar = rows[0];
+  if (!avatar || avatar.deleted)
+    throw new DbError('INVALID_REFERENCE', `avatar ${avatarId} not found`);
+  if (avatar.status !== 'READY') {
+    throw new DbError('INVALID_REFERENCE', `avatar ${avatarId} is ${avatar.status}, not READY`);
+  }
+}
+
+async function readUsage(
+  tx: TenantTx,
+  tenantId: string,
+  apiKeyId: string | null,
+  monthStart: Date,
+): Promise<RenderUsage> {
+  const rows = await tx.$queryRaw<
+    { plan: string; status: TenantStatus; seconds: number; unfinished: number }[]
+  >`
+    SELECT t.plan, t.status::text AS status,
+      (SELECT coalesce(sum(r.billed_seconds), 0)::float8 FROM renders r
+        WHERE r.tenant_id = t.id AND r.created_at >= ${monthStart}::timestamptz) AS seconds,
+      (SELECT count(*)::integer FROM renders r
+        WHERE r.tenant_id = t.id AND r.status IN ('QUEUED', 'RUNNING', 'ENCODING')) AS unfinished
+    FROM tenants t WHERE t.id = ${tenantId}::uuid`;
+  const tenant = rows[0];
+  if (!tenant) throw new DbError('NOT_FOUND', `tenant ${tenantId} not found`);
+  let apiKey: RenderUsage['apiKey'] = null;
+  if (apiKeyId && isUuid(apiKeyId)) {
+    const keys = await tx.$queryRaw<{ cap: number | null; spent: number }[]>`
+      SELECT k.spend_cap_cents AS cap,
+        (SELECT coalesce(sum(coalesce(r.cost_cents, r.quoted_cents)), 0)::float8 FROM renders r
+          WHERE r.tenant_id = k.tenant_id AND r.api_key_id = k.id
+            AND r.created_at >= ${monthStart}::timestamptz) AS spent
+      FROM api_keys k WHERE k.id = ${apiKeyId}::uuid AND k.tenant_id = ${tenantId}::uuid`;
+    const key = keys[0];
+    if (key) {
+      apiKey = {
+        spendCapCents: key.cap === null ? null : Number(key.cap),
+        spentThisMonthCents: Number(key.spent),
+      };
+    }
+  }
+  return {
+    plan: tenant.plan,
+    tenantStatus: tenant.status,
+    videoSecondsThisMonth: Number(tenant.seconds),
+    unfinished: Number(tenant.unfinished),
+    apiKey,
+  };
 }

@@ -64,7 +64,7 @@ describe('tenant isolation through the repositories', () => {
     expect(await db.avatars.findById(a.id, avatar.id)).toBeNull();
     expect((await db.avatars.list(a.id)).map((x) => x.id)).not.toContain(avatar.id);
     expect(await db.avatars.update(a.id, avatar.id, { status: 'READY' })).toBeNull();
-    expect(await db.avatars.delete(a.id, avatar.id)).toBe(false);
+    expect(await db.avatars.delete(a.id, avatar.id)).toBeNull();
     expect((await db.avatars.findById(b.id, avatar.id))?.status).toBe('PROCESSING');
     await expect(
       db.avatars.create(a.id, {

@@ -92,8 +92,11 @@ export async function populateTenant(db: Db, tenantId: string): Promise<void> {
     const endpoints = await tx.$queryRaw<{ id: string }[]>`
       INSERT INTO webhook_endpoints (tenant_id, url, event_types, secret)
       VALUES (${tenantId}::uuid, 'https://example.test/hook', ARRAY['render.succeeded'], 'whsec') RETURNING id`;
-    await tx.$executeRaw`INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_type, payload)
-      VALUES (${tenantId}::uuid, ${endpoints[0]?.id}::uuid, 'render.succeeded', '{}')`;
+    const deliveries = await tx.$queryRaw<{ id: string }[]>`
+      INSERT INTO webhook_deliveries (tenant_id, endpoint_id, event_type, payload)
+      VALUES (${tenantId}::uuid, ${endpoints[0]?.id}::uuid, 'render.succeeded', '{}') RETURNING id`;
+    await tx.$executeRaw`INSERT INTO webhook_delivery_attempts (tenant_id, delivery_id, attempt, started_at, duration_ms, response_status)
+      VALUES (${tenantId}::uuid, ${deliveries[0]?.id}::uuid, 1, now(), 12, 500)`;
   });
 }
 
@@ -109,5 +112,6 @@ export const POPULATED_TABLES = [
   'usage_events',
   'users',
   'webhook_deliveries',
+  'webhook_delivery_attempts',
   'webhook_endpoints',
 ] as const;

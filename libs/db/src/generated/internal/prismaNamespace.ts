@@ -405,11 +405,13 @@ export const ModelName = {
   Avatar: 'Avatar',
   IdentityEmbedding: 'IdentityEmbedding',
   Render: 'Render',
+  ModelPack: 'ModelPack',
   RenderEvent: 'RenderEvent',
   UsageEvent: 'UsageEvent',
   StripeOutbox: 'StripeOutbox',
   WebhookEndpoint: 'WebhookEndpoint',
   WebhookDelivery: 'WebhookDelivery',
+  WebhookDeliveryAttempt: 'WebhookDeliveryAttempt',
   AuditLog: 'AuditLog'
 } as const
 
@@ -426,7 +428,7 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
     omit: GlobalOmitOptions
   }
   meta: {
-    modelProps: "tenant" | "user" | "session" | "apiKey" | "asset" | "avatar" | "identityEmbedding" | "render" | "renderEvent" | "usageEvent" | "stripeOutbox" | "webhookEndpoint" | "webhookDelivery" | "auditLog"
+    modelProps: "tenant" | "user" | "session" | "apiKey" | "asset" | "avatar" | "identityEmbedding" | "render" | "modelPack" | "renderEvent" | "usageEvent" | "stripeOutbox" | "webhookEndpoint" | "webhookDelivery" | "webhookDeliveryAttempt" | "auditLog"
     txIsolationLevel: TransactionIsolationLevel
   }
   model: {
@@ -1006,6 +1008,80 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    ModelPack: {
+      payload: Prisma.$ModelPackPayload<ExtArgs>
+      fields: Prisma.ModelPackFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.ModelPackFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.ModelPackFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>
+        }
+        findFirst: {
+          args: Prisma.ModelPackFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.ModelPackFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>
+        }
+        findMany: {
+          args: Prisma.ModelPackFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>[]
+        }
+        create: {
+          args: Prisma.ModelPackCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>
+        }
+        createMany: {
+          args: Prisma.ModelPackCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.ModelPackCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>[]
+        }
+        delete: {
+          args: Prisma.ModelPackDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>
+        }
+        update: {
+          args: Prisma.ModelPackUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>
+        }
+        deleteMany: {
+          args: Prisma.ModelPackDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.ModelPackUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.ModelPackUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>[]
+        }
+        upsert: {
+          args: Prisma.ModelPackUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$ModelPackPayload>
+        }
+        aggregate: {
+          args: Prisma.ModelPackAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateModelPack>
+        }
+        groupBy: {
+          args: Prisma.ModelPackGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ModelPackGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.ModelPackCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.ModelPackCountAggregateOutputType> | number
+        }
+      }
+    }
     RenderEvent: {
       payload: Prisma.$RenderEventPayload<ExtArgs>
       fields: Prisma.RenderEventFieldRefs
@@ -1376,6 +1452,80 @@ export type TypeMap<ExtArgs extends runtime.Types.Extensions.InternalArgs = runt
         }
       }
     }
+    WebhookDeliveryAttempt: {
+      payload: Prisma.$WebhookDeliveryAttemptPayload<ExtArgs>
+      fields: Prisma.WebhookDeliveryAttemptFieldRefs
+      operations: {
+        findUnique: {
+          args: Prisma.WebhookDeliveryAttemptFindUniqueArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload> | null
+        }
+        findUniqueOrThrow: {
+          args: Prisma.WebhookDeliveryAttemptFindUniqueOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>
+        }
+        findFirst: {
+          args: Prisma.WebhookDeliveryAttemptFindFirstArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload> | null
+        }
+        findFirstOrThrow: {
+          args: Prisma.WebhookDeliveryAttemptFindFirstOrThrowArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>
+        }
+        findMany: {
+          args: Prisma.WebhookDeliveryAttemptFindManyArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>[]
+        }
+        create: {
+          args: Prisma.WebhookDeliveryAttemptCreateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>
+        }
+        createMany: {
+          args: Prisma.WebhookDeliveryAttemptCreateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        createManyAndReturn: {
+          args: Prisma.WebhookDeliveryAttemptCreateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>[]
+        }
+        delete: {
+          args: Prisma.WebhookDeliveryAttemptDeleteArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>
+        }
+        update: {
+          args: Prisma.WebhookDeliveryAttemptUpdateArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>
+        }
+        deleteMany: {
+          args: Prisma.WebhookDeliveryAttemptDeleteManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateMany: {
+          args: Prisma.WebhookDeliveryAttemptUpdateManyArgs<ExtArgs>
+          result: BatchPayload
+        }
+        updateManyAndReturn: {
+          args: Prisma.WebhookDeliveryAttemptUpdateManyAndReturnArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>[]
+        }
+        upsert: {
+          args: Prisma.WebhookDeliveryAttemptUpsertArgs<ExtArgs>
+          result: runtime.Types.Utils.PayloadToResult<Prisma.$WebhookDeliveryAttemptPayload>
+        }
+        aggregate: {
+          args: Prisma.WebhookDeliveryAttemptAggregateArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.AggregateWebhookDeliveryAttempt>
+        }
+        groupBy: {
+          args: Prisma.WebhookDeliveryAttemptGroupByArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.WebhookDeliveryAttemptGroupByOutputType>[]
+        }
+        count: {
+          args: Prisma.WebhookDeliveryAttemptCountArgs<ExtArgs>
+          result: runtime.Types.Utils.Optional<Prisma.WebhookDeliveryAttemptCountAggregateOutputType> | number
+        }
+      }
+    }
     AuditLog: {
       payload: Prisma.$AuditLogPayload<ExtArgs>
       fields: Prisma.AuditLogFieldRefs
@@ -1571,12 +1721,15 @@ export const AvatarScalarFieldEnum = {
   keypoints: 'keypoints',
   status: 'status',
   failureReason: 'failureReason',
+  failureMessage: 'failureMessage',
+  failureFaces: 'failureFaces',
   consentAttestation: 'consentAttestation',
   consentAt: 'consentAt',
   modelPack: 'modelPack',
   previewAssetId: 'previewAssetId',
   createdAt: 'createdAt',
-  updatedAt: 'updatedAt'
+  updatedAt: 'updatedAt',
+  deletedAt: 'deletedAt'
 } as const
 
 export type AvatarScalarFieldEnum = (typeof AvatarScalarFieldEnum)[keyof typeof AvatarScalarFieldEnum]
@@ -1621,10 +1774,34 @@ export const RenderScalarFieldEnum = {
   finishedAt: 'finishedAt',
   deadlineAt: 'deadlineAt',
   createdAt: 'createdAt',
-  updatedAt: 'updatedAt'
+  updatedAt: 'updatedAt',
+  admittedAt: 'admittedAt',
+  runId: 'runId',
+  runSeq: 'runSeq',
+  runAt: 'runAt',
+  runs: 'runs',
+  workerId: 'workerId',
+  lastEventAt: 'lastEventAt',
+  cancelRequestedAt: 'cancelRequestedAt',
+  audioSeconds: 'audioSeconds',
+  frames: 'frames',
+  billedSeconds: 'billedSeconds',
+  quotedCents: 'quotedCents'
 } as const
 
 export type RenderScalarFieldEnum = (typeof RenderScalarFieldEnum)[keyof typeof RenderScalarFieldEnum]
+
+
+export const ModelPackScalarFieldEnum = {
+  name: 'name',
+  version: 'version',
+  capabilities: 'capabilities',
+  fps: 'fps',
+  maxFramesPerClip: 'maxFramesPerClip',
+  lastSeenAt: 'lastSeenAt'
+} as const
+
+export type ModelPackScalarFieldEnum = (typeof ModelPackScalarFieldEnum)[keyof typeof ModelPackScalarFieldEnum]
 
 
 export const RenderEventScalarFieldEnum = {
@@ -1671,10 +1848,15 @@ export const WebhookEndpointScalarFieldEnum = {
   id: 'id',
   tenantId: 'tenantId',
   url: 'url',
+  description: 'description',
   eventTypes: 'eventTypes',
   secret: 'secret',
+  previousSecret: 'previousSecret',
+  previousSecretExpiresAt: 'previousSecretExpiresAt',
   disabledAt: 'disabledAt',
+  disabledReason: 'disabledReason',
   failureCount: 'failureCount',
+  failingSince: 'failingSince',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const
@@ -1686,17 +1868,36 @@ export const WebhookDeliveryScalarFieldEnum = {
   id: 'id',
   tenantId: 'tenantId',
   endpointId: 'endpointId',
+  eventId: 'eventId',
   eventType: 'eventType',
   payload: 'payload',
   status: 'status',
   attempts: 'attempts',
   nextAttemptAt: 'nextAttemptAt',
   responseStatus: 'responseStatus',
+  lastError: 'lastError',
+  deliveredAt: 'deliveredAt',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const
 
 export type WebhookDeliveryScalarFieldEnum = (typeof WebhookDeliveryScalarFieldEnum)[keyof typeof WebhookDeliveryScalarFieldEnum]
+
+
+export const WebhookDeliveryAttemptScalarFieldEnum = {
+  id: 'id',
+  tenantId: 'tenantId',
+  deliveryId: 'deliveryId',
+  attempt: 'attempt',
+  startedAt: 'startedAt',
+  durationMs: 'durationMs',
+  responseStatus: 'responseStatus',
+  error: 'error',
+  nextAttemptAt: 'nextAttemptAt',
+  createdAt: 'createdAt'
+} as const
+
+export type WebhookDeliveryAttemptScalarFieldEnum = (typeof WebhookDeliveryAttemptScalarFieldEnum)[keyof typeof WebhookDeliveryAttemptScalarFieldEnum]
 
 
 export const AuditLogScalarFieldEnum = {
@@ -2106,11 +2307,13 @@ export type GlobalOmitConfig = {
   avatar?: Prisma.AvatarOmit
   identityEmbedding?: Prisma.IdentityEmbeddingOmit
   render?: Prisma.RenderOmit
+  modelPack?: Prisma.ModelPackOmit
   renderEvent?: Prisma.RenderEventOmit
   usageEvent?: Prisma.UsageEventOmit
   stripeOutbox?: Prisma.StripeOutboxOmit
   webhookEndpoint?: Prisma.WebhookEndpointOmit
   webhookDelivery?: Prisma.WebhookDeliveryOmit
+  webhookDeliveryAttempt?: Prisma.WebhookDeliveryAttemptOmit
   auditLog?: Prisma.AuditLogOmit
 }
 

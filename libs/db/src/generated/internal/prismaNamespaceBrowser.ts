@@ -59,11 +59,13 @@ export const ModelName = {
   Avatar: 'Avatar',
   IdentityEmbedding: 'IdentityEmbedding',
   Render: 'Render',
+  ModelPack: 'ModelPack',
   RenderEvent: 'RenderEvent',
   UsageEvent: 'UsageEvent',
   StripeOutbox: 'StripeOutbox',
   WebhookEndpoint: 'WebhookEndpoint',
   WebhookDelivery: 'WebhookDelivery',
+  WebhookDeliveryAttempt: 'WebhookDeliveryAttempt',
   AuditLog: 'AuditLog'
 } as const
 
@@ -165,12 +167,15 @@ export const AvatarScalarFieldEnum = {
   keypoints: 'keypoints',
   status: 'status',
   failureReason: 'failureReason',
+  failureMessage: 'failureMessage',
+  failureFaces: 'failureFaces',
   consentAttestation: 'consentAttestation',
   consentAt: 'consentAt',
   modelPack: 'modelPack',
   previewAssetId: 'previewAssetId',
   createdAt: 'createdAt',
-  updatedAt: 'updatedAt'
+  updatedAt: 'updatedAt',
+  deletedAt: 'deletedAt'
 } as const
 
 export type AvatarScalarFieldEnum = (typeof AvatarScalarFieldEnum)[keyof typeof AvatarScalarFieldEnum]
@@ -215,10 +220,34 @@ export const RenderScalarFieldEnum = {
   finishedAt: 'finishedAt',
   deadlineAt: 'deadlineAt',
   createdAt: 'createdAt',
-  updatedAt: 'updatedAt'
+  updatedAt: 'updatedAt',
+  admittedAt: 'admittedAt',
+  runId: 'runId',
+  runSeq: 'runSeq',
+  runAt: 'runAt',
+  runs: 'runs',
+  workerId: 'workerId',
+  lastEventAt: 'lastEventAt',
+  cancelRequestedAt: 'cancelRequestedAt',
+  audioSeconds: 'audioSeconds',
+  frames: 'frames',
+  billedSeconds: 'billedSeconds',
+  quotedCents: 'quotedCents'
 } as const
 
 export type RenderScalarFieldEnum = (typeof RenderScalarFieldEnum)[keyof typeof RenderScalarFieldEnum]
+
+
+export const ModelPackScalarFieldEnum = {
+  name: 'name',
+  version: 'version',
+  capabilities: 'capabilities',
+  fps: 'fps',
+  maxFramesPerClip: 'maxFramesPerClip',
+  lastSeenAt: 'lastSeenAt'
+} as const
+
+export type ModelPackScalarFieldEnum = (typeof ModelPackScalarFieldEnum)[keyof typeof ModelPackScalarFieldEnum]
 
 
 export const RenderEventScalarFieldEnum = {
@@ -265,10 +294,15 @@ export const WebhookEndpointScalarFieldEnum = {
   id: 'id',
   tenantId: 'tenantId',
   url: 'url',
+  description: 'description',
   eventTypes: 'eventTypes',
   secret: 'secret',
+  previousSecret: 'previousSecret',
+  previousSecretExpiresAt: 'previousSecretExpiresAt',
   disabledAt: 'disabledAt',
+  disabledReason: 'disabledReason',
   failureCount: 'failureCount',
+  failingSince: 'failingSince',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const
@@ -280,17 +314,36 @@ export const WebhookDeliveryScalarFieldEnum = {
   id: 'id',
   tenantId: 'tenantId',
   endpointId: 'endpointId',
+  eventId: 'eventId',
   eventType: 'eventType',
   payload: 'payload',
   status: 'status',
   attempts: 'attempts',
   nextAttemptAt: 'nextAttemptAt',
   responseStatus: 'responseStatus',
+  lastError: 'lastError',
+  deliveredAt: 'deliveredAt',
   createdAt: 'createdAt',
   updatedAt: 'updatedAt'
 } as const
 
 export type WebhookDeliveryScalarFieldEnum = (typeof WebhookDeliveryScalarFieldEnum)[keyof typeof WebhookDeliveryScalarFieldEnum]
+
+
+export const WebhookDeliveryAttemptScalarFieldEnum = {
+  id: 'id',
+  tenantId: 'tenantId',
+  deliveryId: 'deliveryId',
+  attempt: 'attempt',
+  startedAt: 'startedAt',
+  durationMs: 'durationMs',
+  responseStatus: 'responseStatus',
+  error: 'error',
+  nextAttemptAt: 'nextAttemptAt',
+  createdAt: 'createdAt'
+} as const
+
+export type WebhookDeliveryAttemptScalarFieldEnum = (typeof WebhookDeliveryAttemptScalarFieldEnum)[keyof typeof WebhookDeliveryAttemptScalarFieldEnum]
 
 
 export const AuditLogScalarFieldEnum = {

@@ -42,12 +42,14 @@ export type AvatarMinAggregateOutputType = {
   faceIndex: number | null
   status: $Enums.AvatarStatus | null
   failureReason: string | null
+  failureMessage: string | null
   consentAttestation: string | null
   consentAt: Date | null
   modelPack: string | null
   previewAssetId: string | null
   createdAt: Date | null
   updatedAt: Date | null
+  deletedAt: Date | null
 }
 
 export type AvatarMaxAggregateOutputType = {
@@ -58,12 +60,14 @@ export type AvatarMaxAggregateOutputType = {
   faceIndex: number | null
   status: $Enums.AvatarStatus | null
   failureReason: string | null
+  failureMessage: string | null
   consentAttestation: string | null
   consentAt: Date | null
   modelPack: string | null
   previewAssetId: string | null
   createdAt: Date | null
   updatedAt: Date | null
+  deletedAt: Date | null
 }
 
 export type AvatarCountAggregateOutputType = {
@@ -76,12 +80,15 @@ export type AvatarCountAggregateOutputType = {
   keypoints: number
   status: number
   failureReason: number
+  failureMessage: number
+  failureFaces: number
   consentAttestation: number
   consentAt: number
   modelPack: number
   previewAssetId: number
   createdAt: number
   updatedAt: number
+  deletedAt: number
   _all: number
 }
 
@@ -102,12 +109,14 @@ export type AvatarMinAggregateInputType = {
   faceIndex?: true
   status?: true
   failureReason?: true
+  failureMessage?: true
   consentAttestation?: true
   consentAt?: true
   modelPack?: true
   previewAssetId?: true
   createdAt?: true
   updatedAt?: true
+  deletedAt?: true
 }
 
 export type AvatarMaxAggregateInputType = {
@@ -118,12 +127,14 @@ export type AvatarMaxAggregateInputType = {
   faceIndex?: true
   status?: true
   failureReason?: true
+  failureMessage?: true
   consentAttestation?: true
   consentAt?: true
   modelPack?: true
   previewAssetId?: true
   createdAt?: true
   updatedAt?: true
+  deletedAt?: true
 }
 
 export type AvatarCountAggregateInputType = {
@@ -136,12 +147,15 @@ export type AvatarCountAggregateInputType = {
   keypoints?: true
   status?: true
   failureReason?: true
+  failureMessage?: true
+  failureFaces?: true
   consentAttestation?: true
   consentAt?: true
   modelPack?: true
   previewAssetId?: true
   createdAt?: true
   updatedAt?: true
+  deletedAt?: true
   _all?: true
 }
 
@@ -241,12 +255,15 @@ export type AvatarGroupByOutputType = {
   keypoints: runtime.JsonValue | null
   status: $Enums.AvatarStatus
   failureReason: string | null
+  failureMessage: string | null
+  failureFaces: runtime.JsonValue | null
   consentAttestation: string
   consentAt: Date
   modelPack: string
   previewAssetId: string | null
   createdAt: Date
   updatedAt: Date
+  deletedAt: Date | null
   _count: AvatarCountAggregateOutputType | null
   _avg: AvatarAvgAggregateOutputType | null
   _sum: AvatarSumAggregateOutputType | null
@@ -282,12 +299,15 @@ export type AvatarWhereInput = {
   keypoints?: Prisma.JsonNullableFilter<"Avatar">
   status?: Prisma.EnumAvatarStatusFilter<"Avatar"> | $Enums.AvatarStatus
   failureReason?: Prisma.StringNullableFilter<"Avatar"> | string | null
+  failureMessage?: Prisma.StringNullableFilter<"Avatar"> | string | null
+  failureFaces?: Prisma.JsonNullableFilter<"Avatar">
   consentAttestation?: Prisma.StringFilter<"Avatar"> | string
   consentAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
   modelPack?: Prisma.StringFilter<"Avatar"> | string
   previewAssetId?: Prisma.UuidNullableFilter<"Avatar"> | string | null
   createdAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
+  deletedAt?: Prisma.DateTimeNullableFilter<"Avatar"> | Date | string | null
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
   imageAsset?: Prisma.XOR<Prisma.AssetScalarRelationFilter, Prisma.AssetWhereInput>
   previewAsset?: Prisma.XOR<Prisma.AssetNullableScalarRelationFilter, Prisma.AssetWhereInput> | null
@@ -305,12 +325,15 @@ export type AvatarOrderByWithRelationInput = {
   keypoints?: Prisma.SortOrderInput | Prisma.SortOrder
   status?: Prisma.SortOrder
   failureReason?: Prisma.SortOrderInput | Prisma.SortOrder
+  failureMessage?: Prisma.SortOrderInput | Prisma.SortOrder
+  failureFaces?: Prisma.SortOrderInput | Prisma.SortOrder
   consentAttestation?: Prisma.SortOrder
   consentAt?: Prisma.SortOrder
   modelPack?: Prisma.SortOrder
   previewAssetId?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  deletedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   tenant?: Prisma.TenantOrderByWithRelationInput
   imageAsset?: Prisma.AssetOrderByWithRelationInput
   previewAsset?: Prisma.AssetOrderByWithRelationInput
@@ -331,12 +354,15 @@ export type AvatarWhereUniqueInput = Prisma.AtLeast<{
   keypoints?: Prisma.JsonNullableFilter<"Avatar">
   status?: Prisma.EnumAvatarStatusFilter<"Avatar"> | $Enums.AvatarStatus
   failureReason?: Prisma.StringNullableFilter<"Avatar"> | string | null
+  failureMessage?: Prisma.StringNullableFilter<"Avatar"> | string | null
+  failureFaces?: Prisma.JsonNullableFilter<"Avatar">
   consentAttestation?: Prisma.StringFilter<"Avatar"> | string
   consentAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
   modelPack?: Prisma.StringFilter<"Avatar"> | string
   previewAssetId?: Prisma.UuidNullableFilter<"Avatar"> | string | null
   createdAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
+  deletedAt?: Prisma.DateTimeNullableFilter<"Avatar"> | Date | string | null
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
   imageAsset?: Prisma.XOR<Prisma.AssetScalarRelationFilter, Prisma.AssetWhereInput>
   previewAsset?: Prisma.XOR<Prisma.AssetNullableScalarRelationFilter, Prisma.AssetWhereInput> | null
@@ -354,12 +380,15 @@ export type AvatarOrderByWithAggregationInput = {
   keypoints?: Prisma.SortOrderInput | Prisma.SortOrder
   status?: Prisma.SortOrder
   failureReason?: Prisma.SortOrderInput | Prisma.SortOrder
+  failureMessage?: Prisma.SortOrderInput | Prisma.SortOrder
+  failureFaces?: Prisma.SortOrderInput | Prisma.SortOrder
   consentAttestation?: Prisma.SortOrder
   consentAt?: Prisma.SortOrder
   modelPack?: Prisma.SortOrder
   previewAssetId?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  deletedAt?: Prisma.SortOrderInput | Prisma.SortOrder
   _count?: Prisma.AvatarCountOrderByAggregateInput
   _avg?: Prisma.AvatarAvgOrderByAggregateInput
   _max?: Prisma.AvatarMaxOrderByAggregateInput
@@ -380,12 +409,15 @@ export type AvatarScalarWhereWithAggregatesInput = {
   keypoints?: Prisma.JsonNullableWithAggregatesFilter<"Avatar">
   status?: Prisma.EnumAvatarStatusWithAggregatesFilter<"Avatar"> | $Enums.AvatarStatus
   failureReason?: Prisma.StringNullableWithAggregatesFilter<"Avatar"> | string | null
+  failureMessage?: Prisma.StringNullableWithAggregatesFilter<"Avatar"> | string | null
+  failureFaces?: Prisma.JsonNullableWithAggregatesFilter<"Avatar">
   consentAttestation?: Prisma.StringWithAggregatesFilter<"Avatar"> | string
   consentAt?: Prisma.DateTimeWithAggregatesFilter<"Avatar"> | Date | string
   modelPack?: Prisma.StringWithAggregatesFilter<"Avatar"> | string
   previewAssetId?: Prisma.UuidNullableWithAggregatesFilter<"Avatar"> | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"Avatar"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"Avatar"> | Date | string
+  deletedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Avatar"> | Date | string | null
 }
 
 export type AvatarCreateInput = {
@@ -396,11 +428,14 @@ export type AvatarCreateInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   tenant: Prisma.TenantCreateNestedOneWithoutAvatarsInput
   imageAsset: Prisma.AssetCreateNestedOneWithoutAvatarImagesInput
   previewAsset?: Prisma.AssetCreateNestedOneWithoutAvatarPreviewsInput
@@ -418,12 +453,15 @@ export type AvatarUncheckedCreateInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedCreateNestedOneWithoutAvatarInput
   renders?: Prisma.RenderUncheckedCreateNestedManyWithoutAvatarInput
 }
@@ -436,11 +474,14 @@ export type AvatarUpdateInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   tenant?: Prisma.TenantUpdateOneRequiredWithoutAvatarsNestedInput
   imageAsset?: Prisma.AssetUpdateOneRequiredWithoutAvatarImagesNestedInput
   previewAsset?: Prisma.AssetUpdateOneWithoutAvatarPreviewsNestedInput
@@ -458,12 +499,15 @@ export type AvatarUncheckedUpdateInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedUpdateOneWithoutAvatarNestedInput
   renders?: Prisma.RenderUncheckedUpdateManyWithoutAvatarNestedInput
 }
@@ -478,12 +522,15 @@ export type AvatarCreateManyInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
 }
 
 export type AvatarUpdateManyMutationInput = {
@@ -494,11 +541,14 @@ export type AvatarUpdateManyMutationInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AvatarUncheckedUpdateManyInput = {
@@ -511,12 +561,15 @@ export type AvatarUncheckedUpdateManyInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AvatarListRelationFilter = {
@@ -539,12 +592,15 @@ export type AvatarCountOrderByAggregateInput = {
   keypoints?: Prisma.SortOrder
   status?: Prisma.SortOrder
   failureReason?: Prisma.SortOrder
+  failureMessage?: Prisma.SortOrder
+  failureFaces?: Prisma.SortOrder
   consentAttestation?: Prisma.SortOrder
   consentAt?: Prisma.SortOrder
   modelPack?: Prisma.SortOrder
   previewAssetId?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  deletedAt?: Prisma.SortOrder
 }
 
 export type AvatarAvgOrderByAggregateInput = {
@@ -559,12 +615,14 @@ export type AvatarMaxOrderByAggregateInput = {
   faceIndex?: Prisma.SortOrder
   status?: Prisma.SortOrder
   failureReason?: Prisma.SortOrder
+  failureMessage?: Prisma.SortOrder
   consentAttestation?: Prisma.SortOrder
   consentAt?: Prisma.SortOrder
   modelPack?: Prisma.SortOrder
   previewAssetId?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  deletedAt?: Prisma.SortOrder
 }
 
 export type AvatarMinOrderByAggregateInput = {
@@ -575,12 +633,14 @@ export type AvatarMinOrderByAggregateInput = {
   faceIndex?: Prisma.SortOrder
   status?: Prisma.SortOrder
   failureReason?: Prisma.SortOrder
+  failureMessage?: Prisma.SortOrder
   consentAttestation?: Prisma.SortOrder
   consentAt?: Prisma.SortOrder
   modelPack?: Prisma.SortOrder
   previewAssetId?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  deletedAt?: Prisma.SortOrder
 }
 
 export type AvatarSumOrderByAggregateInput = {
@@ -752,11 +812,14 @@ export type AvatarCreateWithoutTenantInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   imageAsset: Prisma.AssetCreateNestedOneWithoutAvatarImagesInput
   previewAsset?: Prisma.AssetCreateNestedOneWithoutAvatarPreviewsInput
   identityEmbedding?: Prisma.IdentityEmbeddingCreateNestedOneWithoutAvatarInput
@@ -772,12 +835,15 @@ export type AvatarUncheckedCreateWithoutTenantInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedCreateNestedOneWithoutAvatarInput
   renders?: Prisma.RenderUncheckedCreateNestedManyWithoutAvatarInput
 }
@@ -821,12 +887,15 @@ export type AvatarScalarWhereInput = {
   keypoints?: Prisma.JsonNullableFilter<"Avatar">
   status?: Prisma.EnumAvatarStatusFilter<"Avatar"> | $Enums.AvatarStatus
   failureReason?: Prisma.StringNullableFilter<"Avatar"> | string | null
+  failureMessage?: Prisma.StringNullableFilter<"Avatar"> | string | null
+  failureFaces?: Prisma.JsonNullableFilter<"Avatar">
   consentAttestation?: Prisma.StringFilter<"Avatar"> | string
   consentAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
   modelPack?: Prisma.StringFilter<"Avatar"> | string
   previewAssetId?: Prisma.UuidNullableFilter<"Avatar"> | string | null
   createdAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"Avatar"> | Date | string
+  deletedAt?: Prisma.DateTimeNullableFilter<"Avatar"> | Date | string | null
 }
 
 export type AvatarCreateWithoutImageAssetInput = {
@@ -837,11 +906,14 @@ export type AvatarCreateWithoutImageAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   tenant: Prisma.TenantCreateNestedOneWithoutAvatarsInput
   previewAsset?: Prisma.AssetCreateNestedOneWithoutAvatarPreviewsInput
   identityEmbedding?: Prisma.IdentityEmbeddingCreateNestedOneWithoutAvatarInput
@@ -857,12 +929,15 @@ export type AvatarUncheckedCreateWithoutImageAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedCreateNestedOneWithoutAvatarInput
   renders?: Prisma.RenderUncheckedCreateNestedManyWithoutAvatarInput
 }
@@ -885,11 +960,14 @@ export type AvatarCreateWithoutPreviewAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   tenant: Prisma.TenantCreateNestedOneWithoutAvatarsInput
   imageAsset: Prisma.AssetCreateNestedOneWithoutAvatarImagesInput
   identityEmbedding?: Prisma.IdentityEmbeddingCreateNestedOneWithoutAvatarInput
@@ -906,11 +984,14 @@ export type AvatarUncheckedCreateWithoutPreviewAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedCreateNestedOneWithoutAvatarInput
   renders?: Prisma.RenderUncheckedCreateNestedManyWithoutAvatarInput
 }
@@ -965,11 +1046,14 @@ export type AvatarCreateWithoutIdentityEmbeddingInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   tenant: Prisma.TenantCreateNestedOneWithoutAvatarsInput
   imageAsset: Prisma.AssetCreateNestedOneWithoutAvatarImagesInput
   previewAsset?: Prisma.AssetCreateNestedOneWithoutAvatarPreviewsInput
@@ -986,12 +1070,15 @@ export type AvatarUncheckedCreateWithoutIdentityEmbeddingInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   renders?: Prisma.RenderUncheckedCreateNestedManyWithoutAvatarInput
 }
 
@@ -1019,11 +1106,14 @@ export type AvatarUpdateWithoutIdentityEmbeddingInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   tenant?: Prisma.TenantUpdateOneRequiredWithoutAvatarsNestedInput
   imageAsset?: Prisma.AssetUpdateOneRequiredWithoutAvatarImagesNestedInput
   previewAsset?: Prisma.AssetUpdateOneWithoutAvatarPreviewsNestedInput
@@ -1040,12 +1130,15 @@ export type AvatarUncheckedUpdateWithoutIdentityEmbeddingInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   renders?: Prisma.RenderUncheckedUpdateManyWithoutAvatarNestedInput
 }
 
@@ -1057,11 +1150,14 @@ export type AvatarCreateWithoutRendersInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   tenant: Prisma.TenantCreateNestedOneWithoutAvatarsInput
   imageAsset: Prisma.AssetCreateNestedOneWithoutAvatarImagesInput
   previewAsset?: Prisma.AssetCreateNestedOneWithoutAvatarPreviewsInput
@@ -1078,12 +1174,15 @@ export type AvatarUncheckedCreateWithoutRendersInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedCreateNestedOneWithoutAvatarInput
 }
 
@@ -1111,11 +1210,14 @@ export type AvatarUpdateWithoutRendersInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   tenant?: Prisma.TenantUpdateOneRequiredWithoutAvatarsNestedInput
   imageAsset?: Prisma.AssetUpdateOneRequiredWithoutAvatarImagesNestedInput
   previewAsset?: Prisma.AssetUpdateOneWithoutAvatarPreviewsNestedInput
@@ -1132,12 +1234,15 @@ export type AvatarUncheckedUpdateWithoutRendersInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedUpdateOneWithoutAvatarNestedInput
 }
 
@@ -1150,12 +1255,15 @@ export type AvatarCreateManyTenantInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
 }
 
 export type AvatarUpdateWithoutTenantInput = {
@@ -1166,11 +1274,14 @@ export type AvatarUpdateWithoutTenantInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   imageAsset?: Prisma.AssetUpdateOneRequiredWithoutAvatarImagesNestedInput
   previewAsset?: Prisma.AssetUpdateOneWithoutAvatarPreviewsNestedInput
   identityEmbedding?: Prisma.IdentityEmbeddingUpdateOneWithoutAvatarNestedInput
@@ -1186,12 +1297,15 @@ export type AvatarUncheckedUpdateWithoutTenantInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedUpdateOneWithoutAvatarNestedInput
   renders?: Prisma.RenderUncheckedUpdateManyWithoutAvatarNestedInput
 }
@@ -1205,12 +1319,15 @@ export type AvatarUncheckedUpdateManyWithoutTenantInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AvatarCreateManyImageAssetInput = {
@@ -1222,12 +1339,15 @@ export type AvatarCreateManyImageAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   previewAssetId?: string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
 }
 
 export type AvatarCreateManyPreviewAssetInput = {
@@ -1240,11 +1360,14 @@ export type AvatarCreateManyPreviewAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.AvatarStatus
   failureReason?: string | null
+  failureMessage?: string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation: string
   consentAt: Date | string
   modelPack: string
   createdAt?: Date | string
   updatedAt?: Date | string
+  deletedAt?: Date | string | null
 }
 
 export type AvatarUpdateWithoutImageAssetInput = {
@@ -1255,11 +1378,14 @@ export type AvatarUpdateWithoutImageAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   tenant?: Prisma.TenantUpdateOneRequiredWithoutAvatarsNestedInput
   previewAsset?: Prisma.AssetUpdateOneWithoutAvatarPreviewsNestedInput
   identityEmbedding?: Prisma.IdentityEmbeddingUpdateOneWithoutAvatarNestedInput
@@ -1275,12 +1401,15 @@ export type AvatarUncheckedUpdateWithoutImageAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedUpdateOneWithoutAvatarNestedInput
   renders?: Prisma.RenderUncheckedUpdateManyWithoutAvatarNestedInput
 }
@@ -1294,12 +1423,15 @@ export type AvatarUncheckedUpdateManyWithoutImageAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   previewAssetId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 export type AvatarUpdateWithoutPreviewAssetInput = {
@@ -1310,11 +1442,14 @@ export type AvatarUpdateWithoutPreviewAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   tenant?: Prisma.TenantUpdateOneRequiredWithoutAvatarsNestedInput
   imageAsset?: Prisma.AssetUpdateOneRequiredWithoutAvatarImagesNestedInput
   identityEmbedding?: Prisma.IdentityEmbeddingUpdateOneWithoutAvatarNestedInput
@@ -1331,11 +1466,14 @@ export type AvatarUncheckedUpdateWithoutPreviewAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   identityEmbedding?: Prisma.IdentityEmbeddingUncheckedUpdateOneWithoutAvatarNestedInput
   renders?: Prisma.RenderUncheckedUpdateManyWithoutAvatarNestedInput
 }
@@ -1350,11 +1488,14 @@ export type AvatarUncheckedUpdateManyWithoutPreviewAssetInput = {
   keypoints?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumAvatarStatusFieldUpdateOperationsInput | $Enums.AvatarStatus
   failureReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureMessage?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  failureFaces?: Prisma.NullableJsonNullValueInput | runtime.InputJsonValue
   consentAttestation?: Prisma.StringFieldUpdateOperationsInput | string
   consentAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   modelPack?: Prisma.StringFieldUpdateOperationsInput | string
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  deletedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
 }
 
 
@@ -1398,12 +1539,15 @@ export type AvatarSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   keypoints?: boolean
   status?: boolean
   failureReason?: boolean
+  failureMessage?: boolean
+  failureFaces?: boolean
   consentAttestation?: boolean
   consentAt?: boolean
   modelPack?: boolean
   previewAssetId?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  deletedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   imageAsset?: boolean | Prisma.AssetDefaultArgs<ExtArgs>
   previewAsset?: boolean | Prisma.Avatar$previewAssetArgs<ExtArgs>
@@ -1422,12 +1566,15 @@ export type AvatarSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extens
   keypoints?: boolean
   status?: boolean
   failureReason?: boolean
+  failureMessage?: boolean
+  failureFaces?: boolean
   consentAttestation?: boolean
   consentAt?: boolean
   modelPack?: boolean
   previewAssetId?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  deletedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   imageAsset?: boolean | Prisma.AssetDefaultArgs<ExtArgs>
   previewAsset?: boolean | Prisma.Avatar$previewAssetArgs<ExtArgs>
@@ -1443,12 +1590,15 @@ export type AvatarSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extens
   keypoints?: boolean
   status?: boolean
   failureReason?: boolean
+  failureMessage?: boolean
+  failureFaces?: boolean
   consentAttestation?: boolean
   consentAt?: boolean
   modelPack?: boolean
   previewAssetId?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  deletedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   imageAsset?: boolean | Prisma.AssetDefaultArgs<ExtArgs>
   previewAsset?: boolean | Prisma.Avatar$previewAssetArgs<ExtArgs>
@@ -1464,15 +1614,18 @@ export type AvatarSelectScalar = {
   keypoints?: boolean
   status?: boolean
   failureReason?: boolean
+  failureMessage?: boolean
+  failureFaces?: boolean
   consentAttestation?: boolean
   consentAt?: boolean
   modelPack?: boolean
   previewAssetId?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  deletedAt?: boolean
 }
 
-export type AvatarOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "name" | "imageAssetId" | "faceIndex" | "faceBox" | "keypoints" | "status" | "failureReason" | "consentAttestation" | "consentAt" | "modelPack" | "previewAssetId" | "createdAt" | "updatedAt", ExtArgs["result"]["avatar"]>
+export type AvatarOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "name" | "imageAssetId" | "faceIndex" | "faceBox" | "keypoints" | "status" | "failureReason" | "failureMessage" | "failureFaces" | "consentAttestation" | "consentAt" | "modelPack" | "previewAssetId" | "createdAt" | "updatedAt" | "deletedAt", ExtArgs["result"]["avatar"]>
 export type AvatarInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   imageAsset?: boolean | Prisma.AssetDefaultArgs<ExtArgs>
@@ -1510,13 +1663,26 @@ export type $AvatarPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs
     faceBox: runtime.JsonValue | null
     keypoints: runtime.JsonValue | null
     status: $Enums.AvatarStatus
+    /**
+     * AvatarFailureReason code (NO_FACE, SEVERAL_FACES …) when status is FAILED.
+     */
     failureReason: string | null
+    failureMessage: string | null
+    /**
+     * The faces found (contracts' DetectedFaceV1[]), for SEVERAL_FACES and FACE_INDEX_OUT_OF_RANGE.
+     */
+    failureFaces: runtime.JsonValue | null
     consentAttestation: string
     consentAt: Date
     modelPack: string
     previewAssetId: string | null
     createdAt: Date
     updatedAt: Date
+    /**
+     * Set when deleted while finished renders still reference it: a tombstone without face
+     * data, preview or embedding; hidden from every avatar query.
+     */
+    deletedAt: Date | null
   }, ExtArgs["result"]["avatar"]>
   composites: {}
 }
@@ -1954,12 +2120,15 @@ export interface AvatarFieldRefs {
   readonly keypoints: Prisma.FieldRef<"Avatar", 'Json'>
   readonly status: Prisma.FieldRef<"Avatar", 'AvatarStatus'>
   readonly failureReason: Prisma.FieldRef<"Avatar", 'String'>
+  readonly failureMessage: Prisma.FieldRef<"Avatar", 'String'>
+  readonly failureFaces: Prisma.FieldRef<"Avatar", 'Json'>
   readonly consentAttestation: Prisma.FieldRef<"Avatar", 'String'>
   readonly consentAt: Prisma.FieldRef<"Avatar", 'DateTime'>
   readonly modelPack: Prisma.FieldRef<"Avatar", 'String'>
   readonly previewAssetId: Prisma.FieldRef<"Avatar", 'String'>
   readonly createdAt: Prisma.FieldRef<"Avatar", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"Avatar", 'DateTime'>
+  readonly deletedAt: Prisma.FieldRef<"Avatar", 'DateTime'>
 }
     
 

@@ -33,6 +33,12 @@ export type RenderAvgAggregateOutputType = {
   costCents: number | null
   attempts: number | null
   eventSequence: number | null
+  runSeq: number | null
+  runs: number | null
+  audioSeconds: number | null
+  frames: number | null
+  billedSeconds: number | null
+  quotedCents: number | null
 }
 
 export type RenderSumAggregateOutputType = {
@@ -42,6 +48,12 @@ export type RenderSumAggregateOutputType = {
   costCents: number | null
   attempts: number | null
   eventSequence: number | null
+  runSeq: number | null
+  runs: number | null
+  audioSeconds: number | null
+  frames: number | null
+  billedSeconds: number | null
+  quotedCents: number | null
 }
 
 export type RenderMinAggregateOutputType = {
@@ -69,6 +81,18 @@ export type RenderMinAggregateOutputType = {
   deadlineAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
+  admittedAt: Date | null
+  runId: string | null
+  runSeq: number | null
+  runAt: Date | null
+  runs: number | null
+  workerId: string | null
+  lastEventAt: Date | null
+  cancelRequestedAt: Date | null
+  audioSeconds: number | null
+  frames: number | null
+  billedSeconds: number | null
+  quotedCents: number | null
 }
 
 export type RenderMaxAggregateOutputType = {
@@ -96,6 +120,18 @@ export type RenderMaxAggregateOutputType = {
   deadlineAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
+  admittedAt: Date | null
+  runId: string | null
+  runSeq: number | null
+  runAt: Date | null
+  runs: number | null
+  workerId: string | null
+  lastEventAt: Date | null
+  cancelRequestedAt: Date | null
+  audioSeconds: number | null
+  frames: number | null
+  billedSeconds: number | null
+  quotedCents: number | null
 }
 
 export type RenderCountAggregateOutputType = {
@@ -126,6 +162,18 @@ export type RenderCountAggregateOutputType = {
   deadlineAt: number
   createdAt: number
   updatedAt: number
+  admittedAt: number
+  runId: number
+  runSeq: number
+  runAt: number
+  runs: number
+  workerId: number
+  lastEventAt: number
+  cancelRequestedAt: number
+  audioSeconds: number
+  frames: number
+  billedSeconds: number
+  quotedCents: number
   _all: number
 }
 
@@ -137,6 +185,12 @@ export type RenderAvgAggregateInputType = {
   costCents?: true
   attempts?: true
   eventSequence?: true
+  runSeq?: true
+  runs?: true
+  audioSeconds?: true
+  frames?: true
+  billedSeconds?: true
+  quotedCents?: true
 }
 
 export type RenderSumAggregateInputType = {
@@ -146,6 +200,12 @@ export type RenderSumAggregateInputType = {
   costCents?: true
   attempts?: true
   eventSequence?: true
+  runSeq?: true
+  runs?: true
+  audioSeconds?: true
+  frames?: true
+  billedSeconds?: true
+  quotedCents?: true
 }
 
 export type RenderMinAggregateInputType = {
@@ -173,6 +233,18 @@ export type RenderMinAggregateInputType = {
   deadlineAt?: true
   createdAt?: true
   updatedAt?: true
+  admittedAt?: true
+  runId?: true
+  runSeq?: true
+  runAt?: true
+  runs?: true
+  workerId?: true
+  lastEventAt?: true
+  cancelRequestedAt?: true
+  audioSeconds?: true
+  frames?: true
+  billedSeconds?: true
+  quotedCents?: true
 }
 
 export type RenderMaxAggregateInputType = {
@@ -200,6 +272,18 @@ export type RenderMaxAggregateInputType = {
   deadlineAt?: true
   createdAt?: true
   updatedAt?: true
+  admittedAt?: true
+  runId?: true
+  runSeq?: true
+  runAt?: true
+  runs?: true
+  workerId?: true
+  lastEventAt?: true
+  cancelRequestedAt?: true
+  audioSeconds?: true
+  frames?: true
+  billedSeconds?: true
+  quotedCents?: true
 }
 
 export type RenderCountAggregateInputType = {
@@ -230,6 +314,18 @@ export type RenderCountAggregateInputType = {
   deadlineAt?: true
   createdAt?: true
   updatedAt?: true
+  admittedAt?: true
+  runId?: true
+  runSeq?: true
+  runAt?: true
+  runs?: true
+  workerId?: true
+  lastEventAt?: true
+  cancelRequestedAt?: true
+  audioSeconds?: true
+  frames?: true
+  billedSeconds?: true
+  quotedCents?: true
   _all?: true
 }
 
@@ -347,6 +443,18 @@ export type RenderGroupByOutputType = {
   deadlineAt: Date | null
   createdAt: Date
   updatedAt: Date
+  admittedAt: Date | null
+  runId: string | null
+  runSeq: number
+  runAt: Date | null
+  runs: number
+  workerId: string | null
+  lastEventAt: Date | null
+  cancelRequestedAt: Date | null
+  audioSeconds: number
+  frames: number
+  billedSeconds: number
+  quotedCents: number
   _count: RenderCountAggregateOutputType | null
   _avg: RenderAvgAggregateOutputType | null
   _sum: RenderSumAggregateOutputType | null
@@ -400,6 +508,18 @@ export type RenderWhereInput = {
   deadlineAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"Render"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"Render"> | Date | string
+  admittedAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  runId?: Prisma.StringNullableFilter<"Render"> | string | null
+  runSeq?: Prisma.IntFilter<"Render"> | number
+  runAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  runs?: Prisma.IntFilter<"Render"> | number
+  workerId?: Prisma.StringNullableFilter<"Render"> | string | null
+  lastEventAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  cancelRequestedAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  audioSeconds?: Prisma.FloatFilter<"Render"> | number
+  frames?: Prisma.IntFilter<"Render"> | number
+  billedSeconds?: Prisma.IntFilter<"Render"> | number
+  quotedCents?: Prisma.IntFilter<"Render"> | number
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
   apiKey?: Prisma.XOR<Prisma.ApiKeyNullableScalarRelationFilter, Prisma.ApiKeyWhereInput> | null
   avatar?: Prisma.XOR<Prisma.AvatarScalarRelationFilter, Prisma.AvatarWhereInput>
@@ -437,6 +557,18 @@ export type RenderOrderByWithRelationInput = {
   deadlineAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  admittedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  runId?: Prisma.SortOrderInput | Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  workerId?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastEventAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  cancelRequestedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
   tenant?: Prisma.TenantOrderByWithRelationInput
   apiKey?: Prisma.ApiKeyOrderByWithRelationInput
   avatar?: Prisma.AvatarOrderByWithRelationInput
@@ -478,6 +610,18 @@ export type RenderWhereUniqueInput = Prisma.AtLeast<{
   deadlineAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"Render"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"Render"> | Date | string
+  admittedAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  runId?: Prisma.StringNullableFilter<"Render"> | string | null
+  runSeq?: Prisma.IntFilter<"Render"> | number
+  runAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  runs?: Prisma.IntFilter<"Render"> | number
+  workerId?: Prisma.StringNullableFilter<"Render"> | string | null
+  lastEventAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  cancelRequestedAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  audioSeconds?: Prisma.FloatFilter<"Render"> | number
+  frames?: Prisma.IntFilter<"Render"> | number
+  billedSeconds?: Prisma.IntFilter<"Render"> | number
+  quotedCents?: Prisma.IntFilter<"Render"> | number
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
   apiKey?: Prisma.XOR<Prisma.ApiKeyNullableScalarRelationFilter, Prisma.ApiKeyWhereInput> | null
   avatar?: Prisma.XOR<Prisma.AvatarScalarRelationFilter, Prisma.AvatarWhereInput>
@@ -515,6 +659,18 @@ export type RenderOrderByWithAggregationInput = {
   deadlineAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  admittedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  runId?: Prisma.SortOrderInput | Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  workerId?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastEventAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  cancelRequestedAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
   _count?: Prisma.RenderCountOrderByAggregateInput
   _avg?: Prisma.RenderAvgOrderByAggregateInput
   _max?: Prisma.RenderMaxOrderByAggregateInput
@@ -553,6 +709,18 @@ export type RenderScalarWhereWithAggregatesInput = {
   deadlineAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Render"> | Date | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"Render"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"Render"> | Date | string
+  admittedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Render"> | Date | string | null
+  runId?: Prisma.StringNullableWithAggregatesFilter<"Render"> | string | null
+  runSeq?: Prisma.IntWithAggregatesFilter<"Render"> | number
+  runAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Render"> | Date | string | null
+  runs?: Prisma.IntWithAggregatesFilter<"Render"> | number
+  workerId?: Prisma.StringNullableWithAggregatesFilter<"Render"> | string | null
+  lastEventAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Render"> | Date | string | null
+  cancelRequestedAt?: Prisma.DateTimeNullableWithAggregatesFilter<"Render"> | Date | string | null
+  audioSeconds?: Prisma.FloatWithAggregatesFilter<"Render"> | number
+  frames?: Prisma.IntWithAggregatesFilter<"Render"> | number
+  billedSeconds?: Prisma.IntWithAggregatesFilter<"Render"> | number
+  quotedCents?: Prisma.IntWithAggregatesFilter<"Render"> | number
 }
 
 export type RenderCreateInput = {
@@ -578,6 +746,18 @@ export type RenderCreateInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
@@ -615,6 +795,18 @@ export type RenderUncheckedCreateInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
@@ -642,6 +834,18 @@ export type RenderUpdateInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
@@ -679,6 +883,18 @@ export type RenderUncheckedUpdateInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
@@ -711,6 +927,18 @@ export type RenderCreateManyInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
 }
 
 export type RenderUpdateManyMutationInput = {
@@ -736,6 +964,18 @@ export type RenderUpdateManyMutationInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 export type RenderUncheckedUpdateManyInput = {
@@ -766,6 +1006,18 @@ export type RenderUncheckedUpdateManyInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 export type RenderListRelationFilter = {
@@ -811,6 +1063,18 @@ export type RenderCountOrderByAggregateInput = {
   deadlineAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  admittedAt?: Prisma.SortOrder
+  runId?: Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runAt?: Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  workerId?: Prisma.SortOrder
+  lastEventAt?: Prisma.SortOrder
+  cancelRequestedAt?: Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
 }
 
 export type RenderAvgOrderByAggregateInput = {
@@ -820,6 +1084,12 @@ export type RenderAvgOrderByAggregateInput = {
   costCents?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   eventSequence?: Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
 }
 
 export type RenderMaxOrderByAggregateInput = {
@@ -847,6 +1117,18 @@ export type RenderMaxOrderByAggregateInput = {
   deadlineAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  admittedAt?: Prisma.SortOrder
+  runId?: Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runAt?: Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  workerId?: Prisma.SortOrder
+  lastEventAt?: Prisma.SortOrder
+  cancelRequestedAt?: Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
 }
 
 export type RenderMinOrderByAggregateInput = {
@@ -874,6 +1156,18 @@ export type RenderMinOrderByAggregateInput = {
   deadlineAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
+  admittedAt?: Prisma.SortOrder
+  runId?: Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runAt?: Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  workerId?: Prisma.SortOrder
+  lastEventAt?: Prisma.SortOrder
+  cancelRequestedAt?: Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
 }
 
 export type RenderSumOrderByAggregateInput = {
@@ -883,6 +1177,12 @@ export type RenderSumOrderByAggregateInput = {
   costCents?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   eventSequence?: Prisma.SortOrder
+  runSeq?: Prisma.SortOrder
+  runs?: Prisma.SortOrder
+  audioSeconds?: Prisma.SortOrder
+  frames?: Prisma.SortOrder
+  billedSeconds?: Prisma.SortOrder
+  quotedCents?: Prisma.SortOrder
 }
 
 export type RenderScalarRelationFilter = {
@@ -1112,6 +1412,14 @@ export type NullableFloatFieldUpdateOperationsInput = {
   divide?: number
 }
 
+export type FloatFieldUpdateOperationsInput = {
+  set?: number
+  increment?: number
+  decrement?: number
+  multiply?: number
+  divide?: number
+}
+
 export type RenderCreateNestedOneWithoutEventsInput = {
   create?: Prisma.XOR<Prisma.RenderCreateWithoutEventsInput, Prisma.RenderUncheckedCreateWithoutEventsInput>
   connectOrCreate?: Prisma.RenderCreateOrConnectWithoutEventsInput
@@ -1163,6 +1471,18 @@ export type RenderCreateWithoutTenantInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
   audioAsset: Prisma.AssetCreateNestedOneWithoutRenderAudioInput
@@ -1198,6 +1518,18 @@ export type RenderUncheckedCreateWithoutTenantInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
@@ -1259,6 +1591,18 @@ export type RenderScalarWhereInput = {
   deadlineAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"Render"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"Render"> | Date | string
+  admittedAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  runId?: Prisma.StringNullableFilter<"Render"> | string | null
+  runSeq?: Prisma.IntFilter<"Render"> | number
+  runAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  runs?: Prisma.IntFilter<"Render"> | number
+  workerId?: Prisma.StringNullableFilter<"Render"> | string | null
+  lastEventAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  cancelRequestedAt?: Prisma.DateTimeNullableFilter<"Render"> | Date | string | null
+  audioSeconds?: Prisma.FloatFilter<"Render"> | number
+  frames?: Prisma.IntFilter<"Render"> | number
+  billedSeconds?: Prisma.IntFilter<"Render"> | number
+  quotedCents?: Prisma.IntFilter<"Render"> | number
 }
 
 export type RenderCreateWithoutApiKeyInput = {
@@ -1284,6 +1628,18 @@ export type RenderCreateWithoutApiKeyInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
   audioAsset: Prisma.AssetCreateNestedOneWithoutRenderAudioInput
@@ -1319,6 +1675,18 @@ export type RenderUncheckedCreateWithoutApiKeyInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
@@ -1372,6 +1740,18 @@ export type RenderCreateWithoutAudioAssetInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
@@ -1407,6 +1787,18 @@ export type RenderUncheckedCreateWithoutAudioAssetInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
@@ -1444,6 +1836,18 @@ export type RenderCreateWithoutOutputAssetInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
@@ -1479,6 +1883,18 @@ export type RenderUncheckedCreateWithoutOutputAssetInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
@@ -1548,6 +1964,18 @@ export type RenderCreateWithoutAvatarInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   audioAsset: Prisma.AssetCreateNestedOneWithoutRenderAudioInput
@@ -1583,6 +2011,18 @@ export type RenderUncheckedCreateWithoutAvatarInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
@@ -1636,6 +2076,18 @@ export type RenderCreateWithoutEventsInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
@@ -1672,6 +2124,18 @@ export type RenderUncheckedCreateWithoutEventsInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   usageEvent?: Prisma.UsageEventUncheckedCreateNestedOneWithoutRenderInput
 }
 
@@ -1714,6 +2178,18 @@ export type RenderUpdateWithoutEventsInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
@@ -1750,6 +2226,18 @@ export type RenderUncheckedUpdateWithoutEventsInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
 
@@ -1776,6 +2264,18 @@ export type RenderCreateWithoutUsageEventInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   tenant: Prisma.TenantCreateNestedOneWithoutRendersInput
   apiKey?: Prisma.ApiKeyCreateNestedOneWithoutRendersInput
   avatar: Prisma.AvatarCreateNestedOneWithoutRendersInput
@@ -1812,6 +2312,18 @@ export type RenderUncheckedCreateWithoutUsageEventInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
   events?: Prisma.RenderEventUncheckedCreateNestedManyWithoutRenderInput
 }
 
@@ -1854,6 +2366,18 @@ export type RenderUpdateWithoutUsageEventInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
@@ -1890,6 +2414,18 @@ export type RenderUncheckedUpdateWithoutUsageEventInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
 }
 
@@ -1920,6 +2456,18 @@ export type RenderCreateManyTenantInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
 }
 
 export type RenderUpdateWithoutTenantInput = {
@@ -1945,6 +2493,18 @@ export type RenderUpdateWithoutTenantInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
   audioAsset?: Prisma.AssetUpdateOneRequiredWithoutRenderAudioNestedInput
@@ -1980,6 +2540,18 @@ export type RenderUncheckedUpdateWithoutTenantInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
@@ -2011,6 +2583,18 @@ export type RenderUncheckedUpdateManyWithoutTenantInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 export type RenderCreateManyApiKeyInput = {
@@ -2040,6 +2624,18 @@ export type RenderCreateManyApiKeyInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
 }
 
 export type RenderUpdateWithoutApiKeyInput = {
@@ -2065,6 +2661,18 @@ export type RenderUpdateWithoutApiKeyInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
   audioAsset?: Prisma.AssetUpdateOneRequiredWithoutRenderAudioNestedInput
@@ -2100,6 +2708,18 @@ export type RenderUncheckedUpdateWithoutApiKeyInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
@@ -2131,6 +2751,18 @@ export type RenderUncheckedUpdateManyWithoutApiKeyInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 export type RenderCreateManyAudioAssetInput = {
@@ -2160,6 +2792,18 @@ export type RenderCreateManyAudioAssetInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
 }
 
 export type RenderCreateManyOutputAssetInput = {
@@ -2189,6 +2833,18 @@ export type RenderCreateManyOutputAssetInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
 }
 
 export type RenderUpdateWithoutAudioAssetInput = {
@@ -2214,6 +2870,18 @@ export type RenderUpdateWithoutAudioAssetInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
@@ -2249,6 +2917,18 @@ export type RenderUncheckedUpdateWithoutAudioAssetInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
@@ -2280,6 +2960,18 @@ export type RenderUncheckedUpdateManyWithoutAudioAssetInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 export type RenderUpdateWithoutOutputAssetInput = {
@@ -2305,6 +2997,18 @@ export type RenderUpdateWithoutOutputAssetInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   avatar?: Prisma.AvatarUpdateOneRequiredWithoutRendersNestedInput
@@ -2340,6 +3044,18 @@ export type RenderUncheckedUpdateWithoutOutputAssetInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
@@ -2371,6 +3087,18 @@ export type RenderUncheckedUpdateManyWithoutOutputAssetInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 export type RenderCreateManyAvatarInput = {
@@ -2400,6 +3128,18 @@ export type RenderCreateManyAvatarInput = {
   deadlineAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  admittedAt?: Date | string | null
+  runId?: string | null
+  runSeq?: number
+  runAt?: Date | string | null
+  runs?: number
+  workerId?: string | null
+  lastEventAt?: Date | string | null
+  cancelRequestedAt?: Date | string | null
+  audioSeconds?: number
+  frames?: number
+  billedSeconds?: number
+  quotedCents?: number
 }
 
 export type RenderUpdateWithoutAvatarInput = {
@@ -2425,6 +3165,18 @@ export type RenderUpdateWithoutAvatarInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   tenant?: Prisma.TenantUpdateOneRequiredWithoutRendersNestedInput
   apiKey?: Prisma.ApiKeyUpdateOneWithoutRendersNestedInput
   audioAsset?: Prisma.AssetUpdateOneRequiredWithoutRenderAudioNestedInput
@@ -2460,6 +3212,18 @@ export type RenderUncheckedUpdateWithoutAvatarInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
   events?: Prisma.RenderEventUncheckedUpdateManyWithoutRenderNestedInput
   usageEvent?: Prisma.UsageEventUncheckedUpdateOneWithoutRenderNestedInput
 }
@@ -2491,6 +3255,18 @@ export type RenderUncheckedUpdateManyWithoutAvatarInput = {
   deadlineAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  admittedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  runSeq?: Prisma.IntFieldUpdateOperationsInput | number
+  runAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  runs?: Prisma.IntFieldUpdateOperationsInput | number
+  workerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  lastEventAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  cancelRequestedAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  audioSeconds?: Prisma.FloatFieldUpdateOperationsInput | number
+  frames?: Prisma.IntFieldUpdateOperationsInput | number
+  billedSeconds?: Prisma.IntFieldUpdateOperationsInput | number
+  quotedCents?: Prisma.IntFieldUpdateOperationsInput | number
 }
 
 
@@ -2552,6 +3328,18 @@ export type RenderSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   deadlineAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  admittedAt?: boolean
+  runId?: boolean
+  runSeq?: boolean
+  runAt?: boolean
+  runs?: boolean
+  workerId?: boolean
+  lastEventAt?: boolean
+  cancelRequestedAt?: boolean
+  audioSeconds?: boolean
+  frames?: boolean
+  billedSeconds?: boolean
+  quotedCents?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   apiKey?: boolean | Prisma.Render$apiKeyArgs<ExtArgs>
   avatar?: boolean | Prisma.AvatarDefaultArgs<ExtArgs>
@@ -2590,6 +3378,18 @@ export type RenderSelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extens
   deadlineAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  admittedAt?: boolean
+  runId?: boolean
+  runSeq?: boolean
+  runAt?: boolean
+  runs?: boolean
+  workerId?: boolean
+  lastEventAt?: boolean
+  cancelRequestedAt?: boolean
+  audioSeconds?: boolean
+  frames?: boolean
+  billedSeconds?: boolean
+  quotedCents?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   apiKey?: boolean | Prisma.Render$apiKeyArgs<ExtArgs>
   avatar?: boolean | Prisma.AvatarDefaultArgs<ExtArgs>
@@ -2625,6 +3425,18 @@ export type RenderSelectUpdateManyAndReturn<ExtArgs extends runtime.Types.Extens
   deadlineAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  admittedAt?: boolean
+  runId?: boolean
+  runSeq?: boolean
+  runAt?: boolean
+  runs?: boolean
+  workerId?: boolean
+  lastEventAt?: boolean
+  cancelRequestedAt?: boolean
+  audioSeconds?: boolean
+  frames?: boolean
+  billedSeconds?: boolean
+  quotedCents?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   apiKey?: boolean | Prisma.Render$apiKeyArgs<ExtArgs>
   avatar?: boolean | Prisma.AvatarDefaultArgs<ExtArgs>
@@ -2660,9 +3472,21 @@ export type RenderSelectScalar = {
   deadlineAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
+  admittedAt?: boolean
+  runId?: boolean
+  runSeq?: boolean
+  runAt?: boolean
+  runs?: boolean
+  workerId?: boolean
+  lastEventAt?: boolean
+  cancelRequestedAt?: boolean
+  audioSeconds?: boolean
+  frames?: boolean
+  billedSeconds?: boolean
+  quotedCents?: boolean
 }
 
-export type RenderOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "apiKeyId" | "avatarId" | "audioAssetId" | "prompt" | "controls" | "seed" | "modelPack" | "modelPackVersion" | "status" | "priority" | "progress" | "outputAssetId" | "identityScore" | "costCents" | "error" | "attempts" | "idempotencyKey" | "inputHash" | "eventSequence" | "queuedAt" | "startedAt" | "finishedAt" | "deadlineAt" | "createdAt" | "updatedAt", ExtArgs["result"]["render"]>
+export type RenderOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "apiKeyId" | "avatarId" | "audioAssetId" | "prompt" | "controls" | "seed" | "modelPack" | "modelPackVersion" | "status" | "priority" | "progress" | "outputAssetId" | "identityScore" | "costCents" | "error" | "attempts" | "idempotencyKey" | "inputHash" | "eventSequence" | "queuedAt" | "startedAt" | "finishedAt" | "deadlineAt" | "createdAt" | "updatedAt" | "admittedAt" | "runId" | "runSeq" | "runAt" | "runs" | "workerId" | "lastEventAt" | "cancelRequestedAt" | "audioSeconds" | "frames" | "billedSeconds" | "quotedCents", ExtArgs["result"]["render"]>
 export type RenderInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   apiKey?: boolean | Prisma.Render$apiKeyArgs<ExtArgs>
@@ -2730,6 +3554,30 @@ export type $RenderPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs
     deadlineAt: Date | null
     createdAt: Date
     updatedAt: Date
+    /**
+     * When the fair scheduler gave the render a BullMQ job; null while it waits in Postgres.
+     */
+    admittedAt: Date | null
+    /**
+     * The worker run whose events apply, its last applied seq and the `at` of its first event.
+     */
+    runId: string | null
+    runSeq: number
+    runAt: Date | null
+    /**
+     * Worker runs started (public `attempts`); `attempts` counts admissions (BullMQ job ids).
+     */
+    runs: number
+    workerId: string | null
+    lastEventAt: Date | null
+    cancelRequestedAt: Date | null
+    audioSeconds: number
+    frames: number
+    /**
+     * Reserved at creation (monthly quota), then charged; 0 when cancelled or failed.
+     */
+    billedSeconds: number
+    quotedCents: number
   }, ExtArgs["result"]["render"]>
   composites: {}
 }
@@ -3187,6 +4035,18 @@ export interface RenderFieldRefs {
   readonly deadlineAt: Prisma.FieldRef<"Render", 'DateTime'>
   readonly createdAt: Prisma.FieldRef<"Render", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"Render", 'DateTime'>
+  readonly admittedAt: Prisma.FieldRef<"Render", 'DateTime'>
+  readonly runId: Prisma.FieldRef<"Render", 'String'>
+  readonly runSeq: Prisma.FieldRef<"Render", 'Int'>
+  readonly runAt: Prisma.FieldRef<"Render", 'DateTime'>
+  readonly runs: Prisma.FieldRef<"Render", 'Int'>
+  readonly workerId: Prisma.FieldRef<"Render", 'String'>
+  readonly lastEventAt: Prisma.FieldRef<"Render", 'DateTime'>
+  readonly cancelRequestedAt: Prisma.FieldRef<"Render", 'DateTime'>
+  readonly audioSeconds: Prisma.FieldRef<"Render", 'Float'>
+  readonly frames: Prisma.FieldRef<"Render", 'Int'>
+  readonly billedSeconds: Prisma.FieldRef<"Render", 'Int'>
+  readonly quotedCents: Prisma.FieldRef<"Render", 'Int'>
 }
     
 

@@ -221,6 +221,7 @@ export type TenantWhereInput = {
   stripeOutbox?: Prisma.StripeOutboxListRelationFilter
   webhookEndpoints?: Prisma.WebhookEndpointListRelationFilter
   webhookDeliveries?: Prisma.WebhookDeliveryListRelationFilter
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptListRelationFilter
   auditLog?: Prisma.AuditLogListRelationFilter
 }
 
@@ -245,6 +246,7 @@ export type TenantOrderByWithRelationInput = {
   stripeOutbox?: Prisma.StripeOutboxOrderByRelationAggregateInput
   webhookEndpoints?: Prisma.WebhookEndpointOrderByRelationAggregateInput
   webhookDeliveries?: Prisma.WebhookDeliveryOrderByRelationAggregateInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptOrderByRelationAggregateInput
   auditLog?: Prisma.AuditLogOrderByRelationAggregateInput
 }
 
@@ -272,6 +274,7 @@ export type TenantWhereUniqueInput = Prisma.AtLeast<{
   stripeOutbox?: Prisma.StripeOutboxListRelationFilter
   webhookEndpoints?: Prisma.WebhookEndpointListRelationFilter
   webhookDeliveries?: Prisma.WebhookDeliveryListRelationFilter
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptListRelationFilter
   auditLog?: Prisma.AuditLogListRelationFilter
 }, "id" | "slug">
 
@@ -326,6 +329,7 @@ export type TenantCreateInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -350,6 +354,7 @@ export type TenantUncheckedCreateInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -374,6 +379,7 @@ export type TenantUpdateInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -398,6 +404,7 @@ export type TenantUncheckedUpdateInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -647,6 +654,20 @@ export type TenantUpdateOneRequiredWithoutWebhookDeliveriesNestedInput = {
   update?: Prisma.XOR<Prisma.XOR<Prisma.TenantUpdateToOneWithWhereWithoutWebhookDeliveriesInput, Prisma.TenantUpdateWithoutWebhookDeliveriesInput>, Prisma.TenantUncheckedUpdateWithoutWebhookDeliveriesInput>
 }
 
+export type TenantCreateNestedOneWithoutWebhookAttemptsInput = {
+  create?: Prisma.XOR<Prisma.TenantCreateWithoutWebhookAttemptsInput, Prisma.TenantUncheckedCreateWithoutWebhookAttemptsInput>
+  connectOrCreate?: Prisma.TenantCreateOrConnectWithoutWebhookAttemptsInput
+  connect?: Prisma.TenantWhereUniqueInput
+}
+
+export type TenantUpdateOneRequiredWithoutWebhookAttemptsNestedInput = {
+  create?: Prisma.XOR<Prisma.TenantCreateWithoutWebhookAttemptsInput, Prisma.TenantUncheckedCreateWithoutWebhookAttemptsInput>
+  connectOrCreate?: Prisma.TenantCreateOrConnectWithoutWebhookAttemptsInput
+  upsert?: Prisma.TenantUpsertWithoutWebhookAttemptsInput
+  connect?: Prisma.TenantWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.TenantUpdateToOneWithWhereWithoutWebhookAttemptsInput, Prisma.TenantUpdateWithoutWebhookAttemptsInput>, Prisma.TenantUncheckedUpdateWithoutWebhookAttemptsInput>
+}
+
 export type TenantCreateNestedOneWithoutAuditLogInput = {
   create?: Prisma.XOR<Prisma.TenantCreateWithoutAuditLogInput, Prisma.TenantUncheckedCreateWithoutAuditLogInput>
   connectOrCreate?: Prisma.TenantCreateOrConnectWithoutAuditLogInput
@@ -683,6 +704,7 @@ export type TenantCreateWithoutUsersInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -706,6 +728,7 @@ export type TenantUncheckedCreateWithoutUsersInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -745,6 +768,7 @@ export type TenantUpdateWithoutUsersInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -768,6 +792,7 @@ export type TenantUncheckedUpdateWithoutUsersInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -791,6 +816,7 @@ export type TenantCreateWithoutApiKeysInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -814,6 +840,7 @@ export type TenantUncheckedCreateWithoutApiKeysInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -853,6 +880,7 @@ export type TenantUpdateWithoutApiKeysInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -876,6 +904,7 @@ export type TenantUncheckedUpdateWithoutApiKeysInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -899,6 +928,7 @@ export type TenantCreateWithoutAssetsInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -922,6 +952,7 @@ export type TenantUncheckedCreateWithoutAssetsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -961,6 +992,7 @@ export type TenantUpdateWithoutAssetsInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -984,6 +1016,7 @@ export type TenantUncheckedUpdateWithoutAssetsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1007,6 +1040,7 @@ export type TenantCreateWithoutAvatarsInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1030,6 +1064,7 @@ export type TenantUncheckedCreateWithoutAvatarsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1069,6 +1104,7 @@ export type TenantUpdateWithoutAvatarsInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1092,6 +1128,7 @@ export type TenantUncheckedUpdateWithoutAvatarsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1115,6 +1152,7 @@ export type TenantCreateWithoutIdentityEmbeddingsInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1138,6 +1176,7 @@ export type TenantUncheckedCreateWithoutIdentityEmbeddingsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1177,6 +1216,7 @@ export type TenantUpdateWithoutIdentityEmbeddingsInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1200,6 +1240,7 @@ export type TenantUncheckedUpdateWithoutIdentityEmbeddingsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1223,6 +1264,7 @@ export type TenantCreateWithoutRendersInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1246,6 +1288,7 @@ export type TenantUncheckedCreateWithoutRendersInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1285,6 +1328,7 @@ export type TenantUpdateWithoutRendersInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1308,6 +1352,7 @@ export type TenantUncheckedUpdateWithoutRendersInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1331,6 +1376,7 @@ export type TenantCreateWithoutRenderEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1354,6 +1400,7 @@ export type TenantUncheckedCreateWithoutRenderEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1393,6 +1440,7 @@ export type TenantUpdateWithoutRenderEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1416,6 +1464,7 @@ export type TenantUncheckedUpdateWithoutRenderEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1439,6 +1488,7 @@ export type TenantCreateWithoutUsageEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1462,6 +1512,7 @@ export type TenantUncheckedCreateWithoutUsageEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1501,6 +1552,7 @@ export type TenantUpdateWithoutUsageEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1524,6 +1576,7 @@ export type TenantUncheckedUpdateWithoutUsageEventsInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1547,6 +1600,7 @@ export type TenantCreateWithoutStripeOutboxInput = {
   usageEvents?: Prisma.UsageEventCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1570,6 +1624,7 @@ export type TenantUncheckedCreateWithoutStripeOutboxInput = {
   usageEvents?: Prisma.UsageEventUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1609,6 +1664,7 @@ export type TenantUpdateWithoutStripeOutboxInput = {
   usageEvents?: Prisma.UsageEventUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1632,6 +1688,7 @@ export type TenantUncheckedUpdateWithoutStripeOutboxInput = {
   usageEvents?: Prisma.UsageEventUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1655,6 +1712,7 @@ export type TenantCreateWithoutWebhookEndpointsInput = {
   usageEvents?: Prisma.UsageEventCreateNestedManyWithoutTenantInput
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1678,6 +1736,7 @@ export type TenantUncheckedCreateWithoutWebhookEndpointsInput = {
   usageEvents?: Prisma.UsageEventUncheckedCreateNestedManyWithoutTenantInput
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1717,6 +1776,7 @@ export type TenantUpdateWithoutWebhookEndpointsInput = {
   usageEvents?: Prisma.UsageEventUpdateManyWithoutTenantNestedInput
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1740,6 +1800,7 @@ export type TenantUncheckedUpdateWithoutWebhookEndpointsInput = {
   usageEvents?: Prisma.UsageEventUncheckedUpdateManyWithoutTenantNestedInput
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1763,6 +1824,7 @@ export type TenantCreateWithoutWebhookDeliveriesInput = {
   usageEvents?: Prisma.UsageEventCreateNestedManyWithoutTenantInput
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
 }
 
@@ -1786,6 +1848,7 @@ export type TenantUncheckedCreateWithoutWebhookDeliveriesInput = {
   usageEvents?: Prisma.UsageEventUncheckedCreateNestedManyWithoutTenantInput
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
   auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
 }
 
@@ -1825,6 +1888,7 @@ export type TenantUpdateWithoutWebhookDeliveriesInput = {
   usageEvents?: Prisma.UsageEventUpdateManyWithoutTenantNestedInput
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
 }
 
@@ -1848,6 +1912,119 @@ export type TenantUncheckedUpdateWithoutWebhookDeliveriesInput = {
   usageEvents?: Prisma.UsageEventUncheckedUpdateManyWithoutTenantNestedInput
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
+  auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
+}
+
+export type TenantCreateWithoutWebhookAttemptsInput = {
+  id?: string
+  name: string
+  slug: string
+  plan?: string
+  status?: $Enums.TenantStatus
+  limits?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  stripeCustomerId?: string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  users?: Prisma.UserCreateNestedManyWithoutTenantInput
+  apiKeys?: Prisma.ApiKeyCreateNestedManyWithoutTenantInput
+  assets?: Prisma.AssetCreateNestedManyWithoutTenantInput
+  avatars?: Prisma.AvatarCreateNestedManyWithoutTenantInput
+  identityEmbeddings?: Prisma.IdentityEmbeddingCreateNestedManyWithoutTenantInput
+  renders?: Prisma.RenderCreateNestedManyWithoutTenantInput
+  renderEvents?: Prisma.RenderEventCreateNestedManyWithoutTenantInput
+  usageEvents?: Prisma.UsageEventCreateNestedManyWithoutTenantInput
+  stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
+  webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
+  webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  auditLog?: Prisma.AuditLogCreateNestedManyWithoutTenantInput
+}
+
+export type TenantUncheckedCreateWithoutWebhookAttemptsInput = {
+  id?: string
+  name: string
+  slug: string
+  plan?: string
+  status?: $Enums.TenantStatus
+  limits?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  stripeCustomerId?: string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  users?: Prisma.UserUncheckedCreateNestedManyWithoutTenantInput
+  apiKeys?: Prisma.ApiKeyUncheckedCreateNestedManyWithoutTenantInput
+  assets?: Prisma.AssetUncheckedCreateNestedManyWithoutTenantInput
+  avatars?: Prisma.AvatarUncheckedCreateNestedManyWithoutTenantInput
+  identityEmbeddings?: Prisma.IdentityEmbeddingUncheckedCreateNestedManyWithoutTenantInput
+  renders?: Prisma.RenderUncheckedCreateNestedManyWithoutTenantInput
+  renderEvents?: Prisma.RenderEventUncheckedCreateNestedManyWithoutTenantInput
+  usageEvents?: Prisma.UsageEventUncheckedCreateNestedManyWithoutTenantInput
+  stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  auditLog?: Prisma.AuditLogUncheckedCreateNestedManyWithoutTenantInput
+}
+
+export type TenantCreateOrConnectWithoutWebhookAttemptsInput = {
+  where: Prisma.TenantWhereUniqueInput
+  create: Prisma.XOR<Prisma.TenantCreateWithoutWebhookAttemptsInput, Prisma.TenantUncheckedCreateWithoutWebhookAttemptsInput>
+}
+
+export type TenantUpsertWithoutWebhookAttemptsInput = {
+  update: Prisma.XOR<Prisma.TenantUpdateWithoutWebhookAttemptsInput, Prisma.TenantUncheckedUpdateWithoutWebhookAttemptsInput>
+  create: Prisma.XOR<Prisma.TenantCreateWithoutWebhookAttemptsInput, Prisma.TenantUncheckedCreateWithoutWebhookAttemptsInput>
+  where?: Prisma.TenantWhereInput
+}
+
+export type TenantUpdateToOneWithWhereWithoutWebhookAttemptsInput = {
+  where?: Prisma.TenantWhereInput
+  data: Prisma.XOR<Prisma.TenantUpdateWithoutWebhookAttemptsInput, Prisma.TenantUncheckedUpdateWithoutWebhookAttemptsInput>
+}
+
+export type TenantUpdateWithoutWebhookAttemptsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  slug?: Prisma.StringFieldUpdateOperationsInput | string
+  plan?: Prisma.StringFieldUpdateOperationsInput | string
+  status?: Prisma.EnumTenantStatusFieldUpdateOperationsInput | $Enums.TenantStatus
+  limits?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  stripeCustomerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  users?: Prisma.UserUpdateManyWithoutTenantNestedInput
+  apiKeys?: Prisma.ApiKeyUpdateManyWithoutTenantNestedInput
+  assets?: Prisma.AssetUpdateManyWithoutTenantNestedInput
+  avatars?: Prisma.AvatarUpdateManyWithoutTenantNestedInput
+  identityEmbeddings?: Prisma.IdentityEmbeddingUpdateManyWithoutTenantNestedInput
+  renders?: Prisma.RenderUpdateManyWithoutTenantNestedInput
+  renderEvents?: Prisma.RenderEventUpdateManyWithoutTenantNestedInput
+  usageEvents?: Prisma.UsageEventUpdateManyWithoutTenantNestedInput
+  stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  auditLog?: Prisma.AuditLogUpdateManyWithoutTenantNestedInput
+}
+
+export type TenantUncheckedUpdateWithoutWebhookAttemptsInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  name?: Prisma.StringFieldUpdateOperationsInput | string
+  slug?: Prisma.StringFieldUpdateOperationsInput | string
+  plan?: Prisma.StringFieldUpdateOperationsInput | string
+  status?: Prisma.EnumTenantStatusFieldUpdateOperationsInput | $Enums.TenantStatus
+  limits?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  stripeCustomerId?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  users?: Prisma.UserUncheckedUpdateManyWithoutTenantNestedInput
+  apiKeys?: Prisma.ApiKeyUncheckedUpdateManyWithoutTenantNestedInput
+  assets?: Prisma.AssetUncheckedUpdateManyWithoutTenantNestedInput
+  avatars?: Prisma.AvatarUncheckedUpdateManyWithoutTenantNestedInput
+  identityEmbeddings?: Prisma.IdentityEmbeddingUncheckedUpdateManyWithoutTenantNestedInput
+  renders?: Prisma.RenderUncheckedUpdateManyWithoutTenantNestedInput
+  renderEvents?: Prisma.RenderEventUncheckedUpdateManyWithoutTenantNestedInput
+  usageEvents?: Prisma.UsageEventUncheckedUpdateManyWithoutTenantNestedInput
+  stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
+  webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
+  webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
   auditLog?: Prisma.AuditLogUncheckedUpdateManyWithoutTenantNestedInput
 }
 
@@ -1872,6 +2049,7 @@ export type TenantCreateWithoutAuditLogInput = {
   stripeOutbox?: Prisma.StripeOutboxCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutTenantInput
 }
 
 export type TenantUncheckedCreateWithoutAuditLogInput = {
@@ -1895,6 +2073,7 @@ export type TenantUncheckedCreateWithoutAuditLogInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedCreateNestedManyWithoutTenantInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedCreateNestedManyWithoutTenantInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutTenantInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutTenantInput
 }
 
 export type TenantCreateOrConnectWithoutAuditLogInput = {
@@ -1934,6 +2113,7 @@ export type TenantUpdateWithoutAuditLogInput = {
   stripeOutbox?: Prisma.StripeOutboxUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutTenantNestedInput
 }
 
 export type TenantUncheckedUpdateWithoutAuditLogInput = {
@@ -1957,6 +2137,7 @@ export type TenantUncheckedUpdateWithoutAuditLogInput = {
   stripeOutbox?: Prisma.StripeOutboxUncheckedUpdateManyWithoutTenantNestedInput
   webhookEndpoints?: Prisma.WebhookEndpointUncheckedUpdateManyWithoutTenantNestedInput
   webhookDeliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutTenantNestedInput
+  webhookAttempts?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutTenantNestedInput
 }
 
 
@@ -1976,6 +2157,7 @@ export type TenantCountOutputType = {
   stripeOutbox: number
   webhookEndpoints: number
   webhookDeliveries: number
+  webhookAttempts: number
   auditLog: number
 }
 
@@ -1991,6 +2173,7 @@ export type TenantCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions
   stripeOutbox?: boolean | TenantCountOutputTypeCountStripeOutboxArgs
   webhookEndpoints?: boolean | TenantCountOutputTypeCountWebhookEndpointsArgs
   webhookDeliveries?: boolean | TenantCountOutputTypeCountWebhookDeliveriesArgs
+  webhookAttempts?: boolean | TenantCountOutputTypeCountWebhookAttemptsArgs
   auditLog?: boolean | TenantCountOutputTypeCountAuditLogArgs
 }
 
@@ -2084,6 +2267,13 @@ export type TenantCountOutputTypeCountWebhookDeliveriesArgs<ExtArgs extends runt
 /**
  * TenantCountOutputType without action
  */
+export type TenantCountOutputTypeCountWebhookAttemptsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.WebhookDeliveryAttemptWhereInput
+}
+
+/**
+ * TenantCountOutputType without action
+ */
 export type TenantCountOutputTypeCountAuditLogArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   where?: Prisma.AuditLogWhereInput
 }
@@ -2110,6 +2300,7 @@ export type TenantSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs =
   stripeOutbox?: boolean | Prisma.Tenant$stripeOutboxArgs<ExtArgs>
   webhookEndpoints?: boolean | Prisma.Tenant$webhookEndpointsArgs<ExtArgs>
   webhookDeliveries?: boolean | Prisma.Tenant$webhookDeliveriesArgs<ExtArgs>
+  webhookAttempts?: boolean | Prisma.Tenant$webhookAttemptsArgs<ExtArgs>
   auditLog?: boolean | Prisma.Tenant$auditLogArgs<ExtArgs>
   _count?: boolean | Prisma.TenantCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["tenant"]>
@@ -2163,6 +2354,7 @@ export type TenantInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs 
   stripeOutbox?: boolean | Prisma.Tenant$stripeOutboxArgs<ExtArgs>
   webhookEndpoints?: boolean | Prisma.Tenant$webhookEndpointsArgs<ExtArgs>
   webhookDeliveries?: boolean | Prisma.Tenant$webhookDeliveriesArgs<ExtArgs>
+  webhookAttempts?: boolean | Prisma.Tenant$webhookAttemptsArgs<ExtArgs>
   auditLog?: boolean | Prisma.Tenant$auditLogArgs<ExtArgs>
   _count?: boolean | Prisma.TenantCountOutputTypeDefaultArgs<ExtArgs>
 }
@@ -2183,6 +2375,7 @@ export type $TenantPayload<ExtArgs extends runtime.Types.Extensions.InternalArgs
     stripeOutbox: Prisma.$StripeOutboxPayload<ExtArgs>[]
     webhookEndpoints: Prisma.$WebhookEndpointPayload<ExtArgs>[]
     webhookDeliveries: Prisma.$WebhookDeliveryPayload<ExtArgs>[]
+    webhookAttempts: Prisma.$WebhookDeliveryAttemptPayload<ExtArgs>[]
     auditLog: Prisma.$AuditLogPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
@@ -2603,6 +2796,7 @@ export interface Prisma__TenantClient<T, Null = never, ExtArgs extends runtime.T
   stripeOutbox<T extends Prisma.Tenant$stripeOutboxArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Tenant$stripeOutboxArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$StripeOutboxPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   webhookEndpoints<T extends Prisma.Tenant$webhookEndpointsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Tenant$webhookEndpointsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookEndpointPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   webhookDeliveries<T extends Prisma.Tenant$webhookDeliveriesArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Tenant$webhookDeliveriesArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookDeliveryPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
+  webhookAttempts<T extends Prisma.Tenant$webhookAttemptsArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Tenant$webhookAttemptsArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookDeliveryAttemptPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   auditLog<T extends Prisma.Tenant$auditLogArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.Tenant$auditLogArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$AuditLogPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
@@ -3296,6 +3490,30 @@ export type Tenant$webhookDeliveriesArgs<ExtArgs extends runtime.Types.Extension
   take?: number
   skip?: number
   distinct?: Prisma.WebhookDeliveryScalarFieldEnum | Prisma.WebhookDeliveryScalarFieldEnum[]
+}
+
+/**
+ * Tenant.webhookAttempts
+ */
+export type Tenant$webhookAttemptsArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the WebhookDeliveryAttempt
+   */
+  select?: Prisma.WebhookDeliveryAttemptSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the WebhookDeliveryAttempt
+   */
+  omit?: Prisma.WebhookDeliveryAttemptOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.WebhookDeliveryAttemptInclude<ExtArgs> | null
+  where?: Prisma.WebhookDeliveryAttemptWhereInput
+  orderBy?: Prisma.WebhookDeliveryAttemptOrderByWithRelationInput | Prisma.WebhookDeliveryAttemptOrderByWithRelationInput[]
+  cursor?: Prisma.WebhookDeliveryAttemptWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.WebhookDeliveryAttemptScalarFieldEnum | Prisma.WebhookDeliveryAttemptScalarFieldEnum[]
 }
 
 /**

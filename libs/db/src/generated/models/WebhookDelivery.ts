@@ -14,7 +14,8 @@ import type * as Prisma from "../internal/prismaNamespace"
 
 /**
  * Model WebhookDelivery
- * 
+ * One event for one endpoint (the outbox row): written in the transaction of the change it
+ * reports, then delivered by the gateway's webhook worker.
  */
 export type WebhookDeliveryModel = runtime.Types.Result.DefaultSelection<Prisma.$WebhookDeliveryPayload>
 
@@ -40,11 +41,14 @@ export type WebhookDeliveryMinAggregateOutputType = {
   id: string | null
   tenantId: string | null
   endpointId: string | null
+  eventId: string | null
   eventType: string | null
   status: $Enums.WebhookDeliveryStatus | null
   attempts: number | null
   nextAttemptAt: Date | null
   responseStatus: number | null
+  lastError: string | null
+  deliveredAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -53,11 +57,14 @@ export type WebhookDeliveryMaxAggregateOutputType = {
   id: string | null
   tenantId: string | null
   endpointId: string | null
+  eventId: string | null
   eventType: string | null
   status: $Enums.WebhookDeliveryStatus | null
   attempts: number | null
   nextAttemptAt: Date | null
   responseStatus: number | null
+  lastError: string | null
+  deliveredAt: Date | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -66,12 +73,15 @@ export type WebhookDeliveryCountAggregateOutputType = {
   id: number
   tenantId: number
   endpointId: number
+  eventId: number
   eventType: number
   payload: number
   status: number
   attempts: number
   nextAttemptAt: number
   responseStatus: number
+  lastError: number
+  deliveredAt: number
   createdAt: number
   updatedAt: number
   _all: number
@@ -92,11 +102,14 @@ export type WebhookDeliveryMinAggregateInputType = {
   id?: true
   tenantId?: true
   endpointId?: true
+  eventId?: true
   eventType?: true
   status?: true
   attempts?: true
   nextAttemptAt?: true
   responseStatus?: true
+  lastError?: true
+  deliveredAt?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -105,11 +118,14 @@ export type WebhookDeliveryMaxAggregateInputType = {
   id?: true
   tenantId?: true
   endpointId?: true
+  eventId?: true
   eventType?: true
   status?: true
   attempts?: true
   nextAttemptAt?: true
   responseStatus?: true
+  lastError?: true
+  deliveredAt?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -118,12 +134,15 @@ export type WebhookDeliveryCountAggregateInputType = {
   id?: true
   tenantId?: true
   endpointId?: true
+  eventId?: true
   eventType?: true
   payload?: true
   status?: true
   attempts?: true
   nextAttemptAt?: true
   responseStatus?: true
+  lastError?: true
+  deliveredAt?: true
   createdAt?: true
   updatedAt?: true
   _all?: true
@@ -219,12 +238,15 @@ export type WebhookDeliveryGroupByOutputType = {
   id: string
   tenantId: string
   endpointId: string
+  eventId: string
   eventType: string
   payload: runtime.JsonValue
   status: $Enums.WebhookDeliveryStatus
   attempts: number
   nextAttemptAt: Date | null
   responseStatus: number | null
+  lastError: string | null
+  deliveredAt: Date | null
   createdAt: Date
   updatedAt: Date
   _count: WebhookDeliveryCountAggregateOutputType | null
@@ -256,32 +278,40 @@ export type WebhookDeliveryWhereInput = {
   id?: Prisma.UuidFilter<"WebhookDelivery"> | string
   tenantId?: Prisma.UuidFilter<"WebhookDelivery"> | string
   endpointId?: Prisma.UuidFilter<"WebhookDelivery"> | string
+  eventId?: Prisma.UuidFilter<"WebhookDelivery"> | string
   eventType?: Prisma.StringFilter<"WebhookDelivery"> | string
   payload?: Prisma.JsonFilter<"WebhookDelivery">
   status?: Prisma.EnumWebhookDeliveryStatusFilter<"WebhookDelivery"> | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFilter<"WebhookDelivery"> | number
   nextAttemptAt?: Prisma.DateTimeNullableFilter<"WebhookDelivery"> | Date | string | null
   responseStatus?: Prisma.IntNullableFilter<"WebhookDelivery"> | number | null
+  lastError?: Prisma.StringNullableFilter<"WebhookDelivery"> | string | null
+  deliveredAt?: Prisma.DateTimeNullableFilter<"WebhookDelivery"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"WebhookDelivery"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"WebhookDelivery"> | Date | string
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
   endpoint?: Prisma.XOR<Prisma.WebhookEndpointScalarRelationFilter, Prisma.WebhookEndpointWhereInput>
+  attemptLog?: Prisma.WebhookDeliveryAttemptListRelationFilter
 }
 
 export type WebhookDeliveryOrderByWithRelationInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   endpointId?: Prisma.SortOrder
+  eventId?: Prisma.SortOrder
   eventType?: Prisma.SortOrder
   payload?: Prisma.SortOrder
   status?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   nextAttemptAt?: Prisma.SortOrderInput | Prisma.SortOrder
   responseStatus?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastError?: Prisma.SortOrderInput | Prisma.SortOrder
+  deliveredAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   tenant?: Prisma.TenantOrderByWithRelationInput
   endpoint?: Prisma.WebhookEndpointOrderByWithRelationInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptOrderByRelationAggregateInput
 }
 
 export type WebhookDeliveryWhereUniqueInput = Prisma.AtLeast<{
@@ -291,28 +321,35 @@ export type WebhookDeliveryWhereUniqueInput = Prisma.AtLeast<{
   NOT?: Prisma.WebhookDeliveryWhereInput | Prisma.WebhookDeliveryWhereInput[]
   tenantId?: Prisma.UuidFilter<"WebhookDelivery"> | string
   endpointId?: Prisma.UuidFilter<"WebhookDelivery"> | string
+  eventId?: Prisma.UuidFilter<"WebhookDelivery"> | string
   eventType?: Prisma.StringFilter<"WebhookDelivery"> | string
   payload?: Prisma.JsonFilter<"WebhookDelivery">
   status?: Prisma.EnumWebhookDeliveryStatusFilter<"WebhookDelivery"> | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFilter<"WebhookDelivery"> | number
   nextAttemptAt?: Prisma.DateTimeNullableFilter<"WebhookDelivery"> | Date | string | null
   responseStatus?: Prisma.IntNullableFilter<"WebhookDelivery"> | number | null
+  lastError?: Prisma.StringNullableFilter<"WebhookDelivery"> | string | null
+  deliveredAt?: Prisma.DateTimeNullableFilter<"WebhookDelivery"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"WebhookDelivery"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"WebhookDelivery"> | Date | string
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
   endpoint?: Prisma.XOR<Prisma.WebhookEndpointScalarRelationFilter, Prisma.WebhookEndpointWhereInput>
+  attemptLog?: Prisma.WebhookDeliveryAttemptListRelationFilter
 }, "id">
 
 export type WebhookDeliveryOrderByWithAggregationInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   endpointId?: Prisma.SortOrder
+  eventId?: Prisma.SortOrder
   eventType?: Prisma.SortOrder
   payload?: Prisma.SortOrder
   status?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   nextAttemptAt?: Prisma.SortOrderInput | Prisma.SortOrder
   responseStatus?: Prisma.SortOrderInput | Prisma.SortOrder
+  lastError?: Prisma.SortOrderInput | Prisma.SortOrder
+  deliveredAt?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   _count?: Prisma.WebhookDeliveryCountOrderByAggregateInput
@@ -329,94 +366,119 @@ export type WebhookDeliveryScalarWhereWithAggregatesInput = {
   id?: Prisma.UuidWithAggregatesFilter<"WebhookDelivery"> | string
   tenantId?: Prisma.UuidWithAggregatesFilter<"WebhookDelivery"> | string
   endpointId?: Prisma.UuidWithAggregatesFilter<"WebhookDelivery"> | string
+  eventId?: Prisma.UuidWithAggregatesFilter<"WebhookDelivery"> | string
   eventType?: Prisma.StringWithAggregatesFilter<"WebhookDelivery"> | string
   payload?: Prisma.JsonWithAggregatesFilter<"WebhookDelivery">
   status?: Prisma.EnumWebhookDeliveryStatusWithAggregatesFilter<"WebhookDelivery"> | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntWithAggregatesFilter<"WebhookDelivery"> | number
   nextAttemptAt?: Prisma.DateTimeNullableWithAggregatesFilter<"WebhookDelivery"> | Date | string | null
   responseStatus?: Prisma.IntNullableWithAggregatesFilter<"WebhookDelivery"> | number | null
+  lastError?: Prisma.StringNullableWithAggregatesFilter<"WebhookDelivery"> | string | null
+  deliveredAt?: Prisma.DateTimeNullableWithAggregatesFilter<"WebhookDelivery"> | Date | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"WebhookDelivery"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"WebhookDelivery"> | Date | string
 }
 
 export type WebhookDeliveryCreateInput = {
   id?: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   tenant: Prisma.TenantCreateNestedOneWithoutWebhookDeliveriesInput
   endpoint: Prisma.WebhookEndpointCreateNestedOneWithoutDeliveriesInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutDeliveryInput
 }
 
 export type WebhookDeliveryUncheckedCreateInput = {
   id?: string
   tenantId: string
   endpointId: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  attemptLog?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutDeliveryInput
 }
 
 export type WebhookDeliveryUpdateInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   tenant?: Prisma.TenantUpdateOneRequiredWithoutWebhookDeliveriesNestedInput
   endpoint?: Prisma.WebhookEndpointUpdateOneRequiredWithoutDeliveriesNestedInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutDeliveryNestedInput
 }
 
 export type WebhookDeliveryUncheckedUpdateInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
   endpointId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  attemptLog?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutDeliveryNestedInput
 }
 
 export type WebhookDeliveryCreateManyInput = {
   id?: string
   tenantId: string
   endpointId: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
 }
 
 export type WebhookDeliveryUpdateManyMutationInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -425,12 +487,15 @@ export type WebhookDeliveryUncheckedUpdateManyInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
   endpointId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -449,12 +514,15 @@ export type WebhookDeliveryCountOrderByAggregateInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   endpointId?: Prisma.SortOrder
+  eventId?: Prisma.SortOrder
   eventType?: Prisma.SortOrder
   payload?: Prisma.SortOrder
   status?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   nextAttemptAt?: Prisma.SortOrder
   responseStatus?: Prisma.SortOrder
+  lastError?: Prisma.SortOrder
+  deliveredAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -468,11 +536,14 @@ export type WebhookDeliveryMaxOrderByAggregateInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   endpointId?: Prisma.SortOrder
+  eventId?: Prisma.SortOrder
   eventType?: Prisma.SortOrder
   status?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   nextAttemptAt?: Prisma.SortOrder
   responseStatus?: Prisma.SortOrder
+  lastError?: Prisma.SortOrder
+  deliveredAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -481,11 +552,14 @@ export type WebhookDeliveryMinOrderByAggregateInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   endpointId?: Prisma.SortOrder
+  eventId?: Prisma.SortOrder
   eventType?: Prisma.SortOrder
   status?: Prisma.SortOrder
   attempts?: Prisma.SortOrder
   nextAttemptAt?: Prisma.SortOrder
   responseStatus?: Prisma.SortOrder
+  lastError?: Prisma.SortOrder
+  deliveredAt?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -493,6 +567,11 @@ export type WebhookDeliveryMinOrderByAggregateInput = {
 export type WebhookDeliverySumOrderByAggregateInput = {
   attempts?: Prisma.SortOrder
   responseStatus?: Prisma.SortOrder
+}
+
+export type WebhookDeliveryScalarRelationFilter = {
+  is?: Prisma.WebhookDeliveryWhereInput
+  isNot?: Prisma.WebhookDeliveryWhereInput
 }
 
 export type WebhookDeliveryCreateNestedManyWithoutTenantInput = {
@@ -583,30 +662,52 @@ export type EnumWebhookDeliveryStatusFieldUpdateOperationsInput = {
   set?: $Enums.WebhookDeliveryStatus
 }
 
+export type WebhookDeliveryCreateNestedOneWithoutAttemptLogInput = {
+  create?: Prisma.XOR<Prisma.WebhookDeliveryCreateWithoutAttemptLogInput, Prisma.WebhookDeliveryUncheckedCreateWithoutAttemptLogInput>
+  connectOrCreate?: Prisma.WebhookDeliveryCreateOrConnectWithoutAttemptLogInput
+  connect?: Prisma.WebhookDeliveryWhereUniqueInput
+}
+
+export type WebhookDeliveryUpdateOneRequiredWithoutAttemptLogNestedInput = {
+  create?: Prisma.XOR<Prisma.WebhookDeliveryCreateWithoutAttemptLogInput, Prisma.WebhookDeliveryUncheckedCreateWithoutAttemptLogInput>
+  connectOrCreate?: Prisma.WebhookDeliveryCreateOrConnectWithoutAttemptLogInput
+  upsert?: Prisma.WebhookDeliveryUpsertWithoutAttemptLogInput
+  connect?: Prisma.WebhookDeliveryWhereUniqueInput
+  update?: Prisma.XOR<Prisma.XOR<Prisma.WebhookDeliveryUpdateToOneWithWhereWithoutAttemptLogInput, Prisma.WebhookDeliveryUpdateWithoutAttemptLogInput>, Prisma.WebhookDeliveryUncheckedUpdateWithoutAttemptLogInput>
+}
+
 export type WebhookDeliveryCreateWithoutTenantInput = {
   id?: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   endpoint: Prisma.WebhookEndpointCreateNestedOneWithoutDeliveriesInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutDeliveryInput
 }
 
 export type WebhookDeliveryUncheckedCreateWithoutTenantInput = {
   id?: string
   endpointId: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  attemptLog?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutDeliveryInput
 }
 
 export type WebhookDeliveryCreateOrConnectWithoutTenantInput = {
@@ -642,40 +743,51 @@ export type WebhookDeliveryScalarWhereInput = {
   id?: Prisma.UuidFilter<"WebhookDelivery"> | string
   tenantId?: Prisma.UuidFilter<"WebhookDelivery"> | string
   endpointId?: Prisma.UuidFilter<"WebhookDelivery"> | string
+  eventId?: Prisma.UuidFilter<"WebhookDelivery"> | string
   eventType?: Prisma.StringFilter<"WebhookDelivery"> | string
   payload?: Prisma.JsonFilter<"WebhookDelivery">
   status?: Prisma.EnumWebhookDeliveryStatusFilter<"WebhookDelivery"> | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFilter<"WebhookDelivery"> | number
   nextAttemptAt?: Prisma.DateTimeNullableFilter<"WebhookDelivery"> | Date | string | null
   responseStatus?: Prisma.IntNullableFilter<"WebhookDelivery"> | number | null
+  lastError?: Prisma.StringNullableFilter<"WebhookDelivery"> | string | null
+  deliveredAt?: Prisma.DateTimeNullableFilter<"WebhookDelivery"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"WebhookDelivery"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"WebhookDelivery"> | Date | string
 }
 
 export type WebhookDeliveryCreateWithoutEndpointInput = {
   id?: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   tenant: Prisma.TenantCreateNestedOneWithoutWebhookDeliveriesInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptCreateNestedManyWithoutDeliveryInput
 }
 
 export type WebhookDeliveryUncheckedCreateWithoutEndpointInput = {
   id?: string
   tenantId: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
+  attemptLog?: Prisma.WebhookDeliveryAttemptUncheckedCreateNestedManyWithoutDeliveryInput
 }
 
 export type WebhookDeliveryCreateOrConnectWithoutEndpointInput = {
@@ -704,54 +816,152 @@ export type WebhookDeliveryUpdateManyWithWhereWithoutEndpointInput = {
   data: Prisma.XOR<Prisma.WebhookDeliveryUpdateManyMutationInput, Prisma.WebhookDeliveryUncheckedUpdateManyWithoutEndpointInput>
 }
 
-export type WebhookDeliveryCreateManyTenantInput = {
+export type WebhookDeliveryCreateWithoutAttemptLogInput = {
   id?: string
-  endpointId: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+  tenant: Prisma.TenantCreateNestedOneWithoutWebhookDeliveriesInput
+  endpoint: Prisma.WebhookEndpointCreateNestedOneWithoutDeliveriesInput
+}
+
+export type WebhookDeliveryUncheckedCreateWithoutAttemptLogInput = {
+  id?: string
+  tenantId: string
+  endpointId: string
+  eventId?: string
+  eventType: string
+  payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  status?: $Enums.WebhookDeliveryStatus
+  attempts?: number
+  nextAttemptAt?: Date | string | null
+  responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
+  createdAt?: Date | string
+  updatedAt?: Date | string
+}
+
+export type WebhookDeliveryCreateOrConnectWithoutAttemptLogInput = {
+  where: Prisma.WebhookDeliveryWhereUniqueInput
+  create: Prisma.XOR<Prisma.WebhookDeliveryCreateWithoutAttemptLogInput, Prisma.WebhookDeliveryUncheckedCreateWithoutAttemptLogInput>
+}
+
+export type WebhookDeliveryUpsertWithoutAttemptLogInput = {
+  update: Prisma.XOR<Prisma.WebhookDeliveryUpdateWithoutAttemptLogInput, Prisma.WebhookDeliveryUncheckedUpdateWithoutAttemptLogInput>
+  create: Prisma.XOR<Prisma.WebhookDeliveryCreateWithoutAttemptLogInput, Prisma.WebhookDeliveryUncheckedCreateWithoutAttemptLogInput>
+  where?: Prisma.WebhookDeliveryWhereInput
+}
+
+export type WebhookDeliveryUpdateToOneWithWhereWithoutAttemptLogInput = {
+  where?: Prisma.WebhookDeliveryWhereInput
+  data: Prisma.XOR<Prisma.WebhookDeliveryUpdateWithoutAttemptLogInput, Prisma.WebhookDeliveryUncheckedUpdateWithoutAttemptLogInput>
+}
+
+export type WebhookDeliveryUpdateWithoutAttemptLogInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventType?: Prisma.StringFieldUpdateOperationsInput | string
+  payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
+  attempts?: Prisma.IntFieldUpdateOperationsInput | number
+  nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  tenant?: Prisma.TenantUpdateOneRequiredWithoutWebhookDeliveriesNestedInput
+  endpoint?: Prisma.WebhookEndpointUpdateOneRequiredWithoutDeliveriesNestedInput
+}
+
+export type WebhookDeliveryUncheckedUpdateWithoutAttemptLogInput = {
+  id?: Prisma.StringFieldUpdateOperationsInput | string
+  tenantId?: Prisma.StringFieldUpdateOperationsInput | string
+  endpointId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventType?: Prisma.StringFieldUpdateOperationsInput | string
+  payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
+  attempts?: Prisma.IntFieldUpdateOperationsInput | number
+  nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+}
+
+export type WebhookDeliveryCreateManyTenantInput = {
+  id?: string
+  endpointId: string
+  eventId?: string
+  eventType: string
+  payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
+  status?: $Enums.WebhookDeliveryStatus
+  attempts?: number
+  nextAttemptAt?: Date | string | null
+  responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
 }
 
 export type WebhookDeliveryUpdateWithoutTenantInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   endpoint?: Prisma.WebhookEndpointUpdateOneRequiredWithoutDeliveriesNestedInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutDeliveryNestedInput
 }
 
 export type WebhookDeliveryUncheckedUpdateWithoutTenantInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   endpointId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  attemptLog?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutDeliveryNestedInput
 }
 
 export type WebhookDeliveryUncheckedUpdateManyWithoutTenantInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   endpointId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -759,83 +969,134 @@ export type WebhookDeliveryUncheckedUpdateManyWithoutTenantInput = {
 export type WebhookDeliveryCreateManyEndpointInput = {
   id?: string
   tenantId: string
+  eventId?: string
   eventType: string
   payload: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: $Enums.WebhookDeliveryStatus
   attempts?: number
   nextAttemptAt?: Date | string | null
   responseStatus?: number | null
+  lastError?: string | null
+  deliveredAt?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
 }
 
 export type WebhookDeliveryUpdateWithoutEndpointInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   tenant?: Prisma.TenantUpdateOneRequiredWithoutWebhookDeliveriesNestedInput
+  attemptLog?: Prisma.WebhookDeliveryAttemptUpdateManyWithoutDeliveryNestedInput
 }
 
 export type WebhookDeliveryUncheckedUpdateWithoutEndpointInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
+  attemptLog?: Prisma.WebhookDeliveryAttemptUncheckedUpdateManyWithoutDeliveryNestedInput
 }
 
 export type WebhookDeliveryUncheckedUpdateManyWithoutEndpointInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
+  eventId?: Prisma.StringFieldUpdateOperationsInput | string
   eventType?: Prisma.StringFieldUpdateOperationsInput | string
   payload?: Prisma.JsonNullValueInput | runtime.InputJsonValue
   status?: Prisma.EnumWebhookDeliveryStatusFieldUpdateOperationsInput | $Enums.WebhookDeliveryStatus
   attempts?: Prisma.IntFieldUpdateOperationsInput | number
   nextAttemptAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   responseStatus?: Prisma.NullableIntFieldUpdateOperationsInput | number | null
+  lastError?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  deliveredAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
 
+
+/**
+ * Count Type WebhookDeliveryCountOutputType
+ */
+
+export type WebhookDeliveryCountOutputType = {
+  attemptLog: number
+}
+
+export type WebhookDeliveryCountOutputTypeSelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  attemptLog?: boolean | WebhookDeliveryCountOutputTypeCountAttemptLogArgs
+}
+
+/**
+ * WebhookDeliveryCountOutputType without action
+ */
+export type WebhookDeliveryCountOutputTypeDefaultArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the WebhookDeliveryCountOutputType
+   */
+  select?: Prisma.WebhookDeliveryCountOutputTypeSelect<ExtArgs> | null
+}
+
+/**
+ * WebhookDeliveryCountOutputType without action
+ */
+export type WebhookDeliveryCountOutputTypeCountAttemptLogArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  where?: Prisma.WebhookDeliveryAttemptWhereInput
+}
 
 
 export type WebhookDeliverySelect<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
   tenantId?: boolean
   endpointId?: boolean
+  eventId?: boolean
   eventType?: boolean
   payload?: boolean
   status?: boolean
   attempts?: boolean
   nextAttemptAt?: boolean
   responseStatus?: boolean
+  lastError?: boolean
+  deliveredAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   endpoint?: boolean | Prisma.WebhookEndpointDefaultArgs<ExtArgs>
+  attemptLog?: boolean | Prisma.WebhookDelivery$attemptLogArgs<ExtArgs>
+  _count?: boolean | Prisma.WebhookDeliveryCountOutputTypeDefaultArgs<ExtArgs>
 }, ExtArgs["result"]["webhookDelivery"]>
 
 export type WebhookDeliverySelectCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetSelect<{
   id?: boolean
   tenantId?: boolean
   endpointId?: boolean
+  eventId?: boolean
   eventType?: boolean
   payload?: boolean
   status?: boolean
   attempts?: boolean
   nextAttemptAt?: boolean
   responseStatus?: boolean
+  lastError?: boolean
+  deliveredAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
@@ -846,12 +1107,15 @@ export type WebhookDeliverySelectUpdateManyAndReturn<ExtArgs extends runtime.Typ
   id?: boolean
   tenantId?: boolean
   endpointId?: boolean
+  eventId?: boolean
   eventType?: boolean
   payload?: boolean
   status?: boolean
   attempts?: boolean
   nextAttemptAt?: boolean
   responseStatus?: boolean
+  lastError?: boolean
+  deliveredAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
@@ -862,20 +1126,25 @@ export type WebhookDeliverySelectScalar = {
   id?: boolean
   tenantId?: boolean
   endpointId?: boolean
+  eventId?: boolean
   eventType?: boolean
   payload?: boolean
   status?: boolean
   attempts?: boolean
   nextAttemptAt?: boolean
   responseStatus?: boolean
+  lastError?: boolean
+  deliveredAt?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }
 
-export type WebhookDeliveryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "endpointId" | "eventType" | "payload" | "status" | "attempts" | "nextAttemptAt" | "responseStatus" | "createdAt" | "updatedAt", ExtArgs["result"]["webhookDelivery"]>
+export type WebhookDeliveryOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "endpointId" | "eventId" | "eventType" | "payload" | "status" | "attempts" | "nextAttemptAt" | "responseStatus" | "lastError" | "deliveredAt" | "createdAt" | "updatedAt", ExtArgs["result"]["webhookDelivery"]>
 export type WebhookDeliveryInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   endpoint?: boolean | Prisma.WebhookEndpointDefaultArgs<ExtArgs>
+  attemptLog?: boolean | Prisma.WebhookDelivery$attemptLogArgs<ExtArgs>
+  _count?: boolean | Prisma.WebhookDeliveryCountOutputTypeDefaultArgs<ExtArgs>
 }
 export type WebhookDeliveryIncludeCreateManyAndReturn<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
@@ -891,17 +1160,30 @@ export type $WebhookDeliveryPayload<ExtArgs extends runtime.Types.Extensions.Int
   objects: {
     tenant: Prisma.$TenantPayload<ExtArgs>
     endpoint: Prisma.$WebhookEndpointPayload<ExtArgs>
+    attemptLog: Prisma.$WebhookDeliveryAttemptPayload<ExtArgs>[]
   }
   scalars: runtime.Types.Extensions.GetPayloadResult<{
     id: string
     tenantId: string
     endpointId: string
+    /**
+     * The event's id (`id` of the body): the same for every endpoint and every redelivery.
+     */
+    eventId: string
     eventType: string
+    /**
+     * The whole body: { id, type, createdAt, data }.
+     */
     payload: runtime.JsonValue
     status: $Enums.WebhookDeliveryStatus
     attempts: number
+    /**
+     * PENDING: when the next attempt is due (or, while one runs, when its lease ends).
+     */
     nextAttemptAt: Date | null
     responseStatus: number | null
+    lastError: string | null
+    deliveredAt: Date | null
     createdAt: Date
     updatedAt: Date
   }, ExtArgs["result"]["webhookDelivery"]>
@@ -1300,6 +1582,7 @@ export interface Prisma__WebhookDeliveryClient<T, Null = never, ExtArgs extends 
   readonly [Symbol.toStringTag]: "PrismaPromise"
   tenant<T extends Prisma.TenantDefaultArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.TenantDefaultArgs<ExtArgs>>): Prisma.Prisma__TenantClient<runtime.Types.Result.GetResult<Prisma.$TenantPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | Null, Null, ExtArgs, GlobalOmitOptions>
   endpoint<T extends Prisma.WebhookEndpointDefaultArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.WebhookEndpointDefaultArgs<ExtArgs>>): Prisma.Prisma__WebhookEndpointClient<runtime.Types.Result.GetResult<Prisma.$WebhookEndpointPayload<ExtArgs>, T, "findUniqueOrThrow", GlobalOmitOptions> | Null, Null, ExtArgs, GlobalOmitOptions>
+  attemptLog<T extends Prisma.WebhookDelivery$attemptLogArgs<ExtArgs> = {}>(args?: Prisma.Subset<T, Prisma.WebhookDelivery$attemptLogArgs<ExtArgs>>): Prisma.PrismaPromise<runtime.Types.Result.GetResult<Prisma.$WebhookDeliveryAttemptPayload<ExtArgs>, T, "findMany", GlobalOmitOptions> | Null>
   /**
    * Attaches callbacks for the resolution and/or rejection of the Promise.
    * @param onfulfilled The callback to execute when the Promise is resolved.
@@ -1332,12 +1615,15 @@ export interface WebhookDeliveryFieldRefs {
   readonly id: Prisma.FieldRef<"WebhookDelivery", 'String'>
   readonly tenantId: Prisma.FieldRef<"WebhookDelivery", 'String'>
   readonly endpointId: Prisma.FieldRef<"WebhookDelivery", 'String'>
+  readonly eventId: Prisma.FieldRef<"WebhookDelivery", 'String'>
   readonly eventType: Prisma.FieldRef<"WebhookDelivery", 'String'>
   readonly payload: Prisma.FieldRef<"WebhookDelivery", 'Json'>
   readonly status: Prisma.FieldRef<"WebhookDelivery", 'WebhookDeliveryStatus'>
   readonly attempts: Prisma.FieldRef<"WebhookDelivery", 'Int'>
   readonly nextAttemptAt: Prisma.FieldRef<"WebhookDelivery", 'DateTime'>
   readonly responseStatus: Prisma.FieldRef<"WebhookDelivery", 'Int'>
+  readonly lastError: Prisma.FieldRef<"WebhookDelivery", 'String'>
+  readonly deliveredAt: Prisma.FieldRef<"WebhookDelivery", 'DateTime'>
   readonly createdAt: Prisma.FieldRef<"WebhookDelivery", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"WebhookDelivery", 'DateTime'>
 }
@@ -1738,6 +2024,30 @@ export type WebhookDeliveryDeleteManyArgs<ExtArgs extends runtime.Types.Extensio
    * Limit how many WebhookDeliveries to delete.
    */
   limit?: number
+}
+
+/**
+ * WebhookDelivery.attemptLog
+ */
+export type WebhookDelivery$attemptLogArgs<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
+  /**
+   * Select specific fields to fetch from the WebhookDeliveryAttempt
+   */
+  select?: Prisma.WebhookDeliveryAttemptSelect<ExtArgs> | null
+  /**
+   * Omit specific fields from the WebhookDeliveryAttempt
+   */
+  omit?: Prisma.WebhookDeliveryAttemptOmit<ExtArgs> | null
+  /**
+   * Choose, which related nodes to fetch as well
+   */
+  include?: Prisma.WebhookDeliveryAttemptInclude<ExtArgs> | null
+  where?: Prisma.WebhookDeliveryAttemptWhereInput
+  orderBy?: Prisma.WebhookDeliveryAttemptOrderByWithRelationInput | Prisma.WebhookDeliveryAttemptOrderByWithRelationInput[]
+  cursor?: Prisma.WebhookDeliveryAttemptWhereUniqueInput
+  take?: number
+  skip?: number
+  distinct?: Prisma.WebhookDeliveryAttemptScalarFieldEnum | Prisma.WebhookDeliveryAttemptScalarFieldEnum[]
 }
 
 /**

@@ -38,9 +38,14 @@ export type WebhookEndpointMinAggregateOutputType = {
   id: string | null
   tenantId: string | null
   url: string | null
+  description: string | null
   secret: string | null
+  previousSecret: string | null
+  previousSecretExpiresAt: Date | null
   disabledAt: Date | null
+  disabledReason: string | null
   failureCount: number | null
+  failingSince: Date | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -49,9 +54,14 @@ export type WebhookEndpointMaxAggregateOutputType = {
   id: string | null
   tenantId: string | null
   url: string | null
+  description: string | null
   secret: string | null
+  previousSecret: string | null
+  previousSecretExpiresAt: Date | null
   disabledAt: Date | null
+  disabledReason: string | null
   failureCount: number | null
+  failingSince: Date | null
   createdAt: Date | null
   updatedAt: Date | null
 }
@@ -60,10 +70,15 @@ export type WebhookEndpointCountAggregateOutputType = {
   id: number
   tenantId: number
   url: number
+  description: number
   eventTypes: number
   secret: number
+  previousSecret: number
+  previousSecretExpiresAt: number
   disabledAt: number
+  disabledReason: number
   failureCount: number
+  failingSince: number
   createdAt: number
   updatedAt: number
   _all: number
@@ -82,9 +97,14 @@ export type WebhookEndpointMinAggregateInputType = {
   id?: true
   tenantId?: true
   url?: true
+  description?: true
   secret?: true
+  previousSecret?: true
+  previousSecretExpiresAt?: true
   disabledAt?: true
+  disabledReason?: true
   failureCount?: true
+  failingSince?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -93,9 +113,14 @@ export type WebhookEndpointMaxAggregateInputType = {
   id?: true
   tenantId?: true
   url?: true
+  description?: true
   secret?: true
+  previousSecret?: true
+  previousSecretExpiresAt?: true
   disabledAt?: true
+  disabledReason?: true
   failureCount?: true
+  failingSince?: true
   createdAt?: true
   updatedAt?: true
 }
@@ -104,10 +129,15 @@ export type WebhookEndpointCountAggregateInputType = {
   id?: true
   tenantId?: true
   url?: true
+  description?: true
   eventTypes?: true
   secret?: true
+  previousSecret?: true
+  previousSecretExpiresAt?: true
   disabledAt?: true
+  disabledReason?: true
   failureCount?: true
+  failingSince?: true
   createdAt?: true
   updatedAt?: true
   _all?: true
@@ -203,10 +233,15 @@ export type WebhookEndpointGroupByOutputType = {
   id: string
   tenantId: string
   url: string
+  description: string | null
   eventTypes: string[]
   secret: string
+  previousSecret: string | null
+  previousSecretExpiresAt: Date | null
   disabledAt: Date | null
+  disabledReason: string | null
   failureCount: number
+  failingSince: Date | null
   createdAt: Date
   updatedAt: Date
   _count: WebhookEndpointCountAggregateOutputType | null
@@ -238,10 +273,15 @@ export type WebhookEndpointWhereInput = {
   id?: Prisma.UuidFilter<"WebhookEndpoint"> | string
   tenantId?: Prisma.UuidFilter<"WebhookEndpoint"> | string
   url?: Prisma.StringFilter<"WebhookEndpoint"> | string
+  description?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
   eventTypes?: Prisma.StringNullableListFilter<"WebhookEndpoint">
   secret?: Prisma.StringFilter<"WebhookEndpoint"> | string
+  previousSecret?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
+  previousSecretExpiresAt?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
   disabledAt?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
+  disabledReason?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
   failureCount?: Prisma.IntFilter<"WebhookEndpoint"> | number
+  failingSince?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"WebhookEndpoint"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"WebhookEndpoint"> | Date | string
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
@@ -252,10 +292,15 @@ export type WebhookEndpointOrderByWithRelationInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   url?: Prisma.SortOrder
+  description?: Prisma.SortOrderInput | Prisma.SortOrder
   eventTypes?: Prisma.SortOrder
   secret?: Prisma.SortOrder
+  previousSecret?: Prisma.SortOrderInput | Prisma.SortOrder
+  previousSecretExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   disabledAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  disabledReason?: Prisma.SortOrderInput | Prisma.SortOrder
   failureCount?: Prisma.SortOrder
+  failingSince?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   tenant?: Prisma.TenantOrderByWithRelationInput
@@ -269,10 +314,15 @@ export type WebhookEndpointWhereUniqueInput = Prisma.AtLeast<{
   NOT?: Prisma.WebhookEndpointWhereInput | Prisma.WebhookEndpointWhereInput[]
   tenantId?: Prisma.UuidFilter<"WebhookEndpoint"> | string
   url?: Prisma.StringFilter<"WebhookEndpoint"> | string
+  description?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
   eventTypes?: Prisma.StringNullableListFilter<"WebhookEndpoint">
   secret?: Prisma.StringFilter<"WebhookEndpoint"> | string
+  previousSecret?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
+  previousSecretExpiresAt?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
   disabledAt?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
+  disabledReason?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
   failureCount?: Prisma.IntFilter<"WebhookEndpoint"> | number
+  failingSince?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"WebhookEndpoint"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"WebhookEndpoint"> | Date | string
   tenant?: Prisma.XOR<Prisma.TenantScalarRelationFilter, Prisma.TenantWhereInput>
@@ -283,10 +333,15 @@ export type WebhookEndpointOrderByWithAggregationInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   url?: Prisma.SortOrder
+  description?: Prisma.SortOrderInput | Prisma.SortOrder
   eventTypes?: Prisma.SortOrder
   secret?: Prisma.SortOrder
+  previousSecret?: Prisma.SortOrderInput | Prisma.SortOrder
+  previousSecretExpiresAt?: Prisma.SortOrderInput | Prisma.SortOrder
   disabledAt?: Prisma.SortOrderInput | Prisma.SortOrder
+  disabledReason?: Prisma.SortOrderInput | Prisma.SortOrder
   failureCount?: Prisma.SortOrder
+  failingSince?: Prisma.SortOrderInput | Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
   _count?: Prisma.WebhookEndpointCountOrderByAggregateInput
@@ -303,10 +358,15 @@ export type WebhookEndpointScalarWhereWithAggregatesInput = {
   id?: Prisma.UuidWithAggregatesFilter<"WebhookEndpoint"> | string
   tenantId?: Prisma.UuidWithAggregatesFilter<"WebhookEndpoint"> | string
   url?: Prisma.StringWithAggregatesFilter<"WebhookEndpoint"> | string
+  description?: Prisma.StringNullableWithAggregatesFilter<"WebhookEndpoint"> | string | null
   eventTypes?: Prisma.StringNullableListFilter<"WebhookEndpoint">
   secret?: Prisma.StringWithAggregatesFilter<"WebhookEndpoint"> | string
+  previousSecret?: Prisma.StringNullableWithAggregatesFilter<"WebhookEndpoint"> | string | null
+  previousSecretExpiresAt?: Prisma.DateTimeNullableWithAggregatesFilter<"WebhookEndpoint"> | Date | string | null
   disabledAt?: Prisma.DateTimeNullableWithAggregatesFilter<"WebhookEndpoint"> | Date | string | null
+  disabledReason?: Prisma.StringNullableWithAggregatesFilter<"WebhookEndpoint"> | string | null
   failureCount?: Prisma.IntWithAggregatesFilter<"WebhookEndpoint"> | number
+  failingSince?: Prisma.DateTimeNullableWithAggregatesFilter<"WebhookEndpoint"> | Date | string | null
   createdAt?: Prisma.DateTimeWithAggregatesFilter<"WebhookEndpoint"> | Date | string
   updatedAt?: Prisma.DateTimeWithAggregatesFilter<"WebhookEndpoint"> | Date | string
 }
@@ -314,10 +374,15 @@ export type WebhookEndpointScalarWhereWithAggregatesInput = {
 export type WebhookEndpointCreateInput = {
   id?: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   tenant: Prisma.TenantCreateNestedOneWithoutWebhookEndpointsInput
@@ -328,10 +393,15 @@ export type WebhookEndpointUncheckedCreateInput = {
   id?: string
   tenantId: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   deliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutEndpointInput
@@ -340,10 +410,15 @@ export type WebhookEndpointUncheckedCreateInput = {
 export type WebhookEndpointUpdateInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   tenant?: Prisma.TenantUpdateOneRequiredWithoutWebhookEndpointsNestedInput
@@ -354,10 +429,15 @@ export type WebhookEndpointUncheckedUpdateInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   deliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutEndpointNestedInput
@@ -367,10 +447,15 @@ export type WebhookEndpointCreateManyInput = {
   id?: string
   tenantId: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
 }
@@ -378,10 +463,15 @@ export type WebhookEndpointCreateManyInput = {
 export type WebhookEndpointUpdateManyMutationInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -390,10 +480,15 @@ export type WebhookEndpointUncheckedUpdateManyInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -412,10 +507,15 @@ export type WebhookEndpointCountOrderByAggregateInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   url?: Prisma.SortOrder
+  description?: Prisma.SortOrder
   eventTypes?: Prisma.SortOrder
   secret?: Prisma.SortOrder
+  previousSecret?: Prisma.SortOrder
+  previousSecretExpiresAt?: Prisma.SortOrder
   disabledAt?: Prisma.SortOrder
+  disabledReason?: Prisma.SortOrder
   failureCount?: Prisma.SortOrder
+  failingSince?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -428,9 +528,14 @@ export type WebhookEndpointMaxOrderByAggregateInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   url?: Prisma.SortOrder
+  description?: Prisma.SortOrder
   secret?: Prisma.SortOrder
+  previousSecret?: Prisma.SortOrder
+  previousSecretExpiresAt?: Prisma.SortOrder
   disabledAt?: Prisma.SortOrder
+  disabledReason?: Prisma.SortOrder
   failureCount?: Prisma.SortOrder
+  failingSince?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -439,9 +544,14 @@ export type WebhookEndpointMinOrderByAggregateInput = {
   id?: Prisma.SortOrder
   tenantId?: Prisma.SortOrder
   url?: Prisma.SortOrder
+  description?: Prisma.SortOrder
   secret?: Prisma.SortOrder
+  previousSecret?: Prisma.SortOrder
+  previousSecretExpiresAt?: Prisma.SortOrder
   disabledAt?: Prisma.SortOrder
+  disabledReason?: Prisma.SortOrder
   failureCount?: Prisma.SortOrder
+  failingSince?: Prisma.SortOrder
   createdAt?: Prisma.SortOrder
   updatedAt?: Prisma.SortOrder
 }
@@ -523,10 +633,15 @@ export type WebhookEndpointUpdateOneRequiredWithoutDeliveriesNestedInput = {
 export type WebhookEndpointCreateWithoutTenantInput = {
   id?: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   deliveries?: Prisma.WebhookDeliveryCreateNestedManyWithoutEndpointInput
@@ -535,10 +650,15 @@ export type WebhookEndpointCreateWithoutTenantInput = {
 export type WebhookEndpointUncheckedCreateWithoutTenantInput = {
   id?: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   deliveries?: Prisma.WebhookDeliveryUncheckedCreateNestedManyWithoutEndpointInput
@@ -577,10 +697,15 @@ export type WebhookEndpointScalarWhereInput = {
   id?: Prisma.UuidFilter<"WebhookEndpoint"> | string
   tenantId?: Prisma.UuidFilter<"WebhookEndpoint"> | string
   url?: Prisma.StringFilter<"WebhookEndpoint"> | string
+  description?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
   eventTypes?: Prisma.StringNullableListFilter<"WebhookEndpoint">
   secret?: Prisma.StringFilter<"WebhookEndpoint"> | string
+  previousSecret?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
+  previousSecretExpiresAt?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
   disabledAt?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
+  disabledReason?: Prisma.StringNullableFilter<"WebhookEndpoint"> | string | null
   failureCount?: Prisma.IntFilter<"WebhookEndpoint"> | number
+  failingSince?: Prisma.DateTimeNullableFilter<"WebhookEndpoint"> | Date | string | null
   createdAt?: Prisma.DateTimeFilter<"WebhookEndpoint"> | Date | string
   updatedAt?: Prisma.DateTimeFilter<"WebhookEndpoint"> | Date | string
 }
@@ -588,10 +713,15 @@ export type WebhookEndpointScalarWhereInput = {
 export type WebhookEndpointCreateWithoutDeliveriesInput = {
   id?: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
   tenant: Prisma.TenantCreateNestedOneWithoutWebhookEndpointsInput
@@ -601,10 +731,15 @@ export type WebhookEndpointUncheckedCreateWithoutDeliveriesInput = {
   id?: string
   tenantId: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
 }
@@ -628,10 +763,15 @@ export type WebhookEndpointUpdateToOneWithWhereWithoutDeliveriesInput = {
 export type WebhookEndpointUpdateWithoutDeliveriesInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   tenant?: Prisma.TenantUpdateOneRequiredWithoutWebhookEndpointsNestedInput
@@ -641,10 +781,15 @@ export type WebhookEndpointUncheckedUpdateWithoutDeliveriesInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   tenantId?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -652,10 +797,15 @@ export type WebhookEndpointUncheckedUpdateWithoutDeliveriesInput = {
 export type WebhookEndpointCreateManyTenantInput = {
   id?: string
   url: string
+  description?: string | null
   eventTypes?: Prisma.WebhookEndpointCreateeventTypesInput | string[]
   secret: string
+  previousSecret?: string | null
+  previousSecretExpiresAt?: Date | string | null
   disabledAt?: Date | string | null
+  disabledReason?: string | null
   failureCount?: number
+  failingSince?: Date | string | null
   createdAt?: Date | string
   updatedAt?: Date | string
 }
@@ -663,10 +813,15 @@ export type WebhookEndpointCreateManyTenantInput = {
 export type WebhookEndpointUpdateWithoutTenantInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   deliveries?: Prisma.WebhookDeliveryUpdateManyWithoutEndpointNestedInput
@@ -675,10 +830,15 @@ export type WebhookEndpointUpdateWithoutTenantInput = {
 export type WebhookEndpointUncheckedUpdateWithoutTenantInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   deliveries?: Prisma.WebhookDeliveryUncheckedUpdateManyWithoutEndpointNestedInput
@@ -687,10 +847,15 @@ export type WebhookEndpointUncheckedUpdateWithoutTenantInput = {
 export type WebhookEndpointUncheckedUpdateManyWithoutTenantInput = {
   id?: Prisma.StringFieldUpdateOperationsInput | string
   url?: Prisma.StringFieldUpdateOperationsInput | string
+  description?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   eventTypes?: Prisma.WebhookEndpointUpdateeventTypesInput | string[]
   secret?: Prisma.StringFieldUpdateOperationsInput | string
+  previousSecret?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
+  previousSecretExpiresAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   disabledAt?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
+  disabledReason?: Prisma.NullableStringFieldUpdateOperationsInput | string | null
   failureCount?: Prisma.IntFieldUpdateOperationsInput | number
+  failingSince?: Prisma.NullableDateTimeFieldUpdateOperationsInput | Date | string | null
   createdAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
   updatedAt?: Prisma.DateTimeFieldUpdateOperationsInput | Date | string
 }
@@ -730,10 +895,15 @@ export type WebhookEndpointSelect<ExtArgs extends runtime.Types.Extensions.Inter
   id?: boolean
   tenantId?: boolean
   url?: boolean
+  description?: boolean
   eventTypes?: boolean
   secret?: boolean
+  previousSecret?: boolean
+  previousSecretExpiresAt?: boolean
   disabledAt?: boolean
+  disabledReason?: boolean
   failureCount?: boolean
+  failingSince?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
@@ -745,10 +915,15 @@ export type WebhookEndpointSelectCreateManyAndReturn<ExtArgs extends runtime.Typ
   id?: boolean
   tenantId?: boolean
   url?: boolean
+  description?: boolean
   eventTypes?: boolean
   secret?: boolean
+  previousSecret?: boolean
+  previousSecretExpiresAt?: boolean
   disabledAt?: boolean
+  disabledReason?: boolean
   failureCount?: boolean
+  failingSince?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
@@ -758,10 +933,15 @@ export type WebhookEndpointSelectUpdateManyAndReturn<ExtArgs extends runtime.Typ
   id?: boolean
   tenantId?: boolean
   url?: boolean
+  description?: boolean
   eventTypes?: boolean
   secret?: boolean
+  previousSecret?: boolean
+  previousSecretExpiresAt?: boolean
   disabledAt?: boolean
+  disabledReason?: boolean
   failureCount?: boolean
+  failingSince?: boolean
   createdAt?: boolean
   updatedAt?: boolean
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
@@ -771,15 +951,20 @@ export type WebhookEndpointSelectScalar = {
   id?: boolean
   tenantId?: boolean
   url?: boolean
+  description?: boolean
   eventTypes?: boolean
   secret?: boolean
+  previousSecret?: boolean
+  previousSecretExpiresAt?: boolean
   disabledAt?: boolean
+  disabledReason?: boolean
   failureCount?: boolean
+  failingSince?: boolean
   createdAt?: boolean
   updatedAt?: boolean
 }
 
-export type WebhookEndpointOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "url" | "eventTypes" | "secret" | "disabledAt" | "failureCount" | "createdAt" | "updatedAt", ExtArgs["result"]["webhookEndpoint"]>
+export type WebhookEndpointOmit<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = runtime.Types.Extensions.GetOmit<"id" | "tenantId" | "url" | "description" | "eventTypes" | "secret" | "previousSecret" | "previousSecretExpiresAt" | "disabledAt" | "disabledReason" | "failureCount" | "failingSince" | "createdAt" | "updatedAt", ExtArgs["result"]["webhookEndpoint"]>
 export type WebhookEndpointInclude<ExtArgs extends runtime.Types.Extensions.InternalArgs = runtime.Types.Extensions.DefaultArgs> = {
   tenant?: boolean | Prisma.TenantDefaultArgs<ExtArgs>
   deliveries?: boolean | Prisma.WebhookEndpoint$deliveriesArgs<ExtArgs>
@@ -802,10 +987,30 @@ export type $WebhookEndpointPayload<ExtArgs extends runtime.Types.Extensions.Int
     id: string
     tenantId: string
     url: string
+    description: string | null
     eventTypes: string[]
+    /**
+     * The signing secret, AES-256-GCM encrypted by the gateway (never stored in clear).
+     */
     secret: string
+    /**
+     * The secret before the last rotation, encrypted; still signs until previousSecretExpiresAt.
+     */
+    previousSecret: string | null
+    previousSecretExpiresAt: Date | null
     disabledAt: Date | null
+    /**
+     * `USER` (updateWebhookEndpoint) or `FAILING` (disabled after consecutive failures).
+     */
+    disabledReason: string | null
+    /**
+     * Consecutive failed delivery attempts across all deliveries; a 2xx resets it.
+     */
     failureCount: number
+    /**
+     * When the current run of failures began (null while the endpoint answers 2xx).
+     */
+    failingSince: Date | null
     createdAt: Date
     updatedAt: Date
   }, ExtArgs["result"]["webhookEndpoint"]>
@@ -1236,10 +1441,15 @@ export interface WebhookEndpointFieldRefs {
   readonly id: Prisma.FieldRef<"WebhookEndpoint", 'String'>
   readonly tenantId: Prisma.FieldRef<"WebhookEndpoint", 'String'>
   readonly url: Prisma.FieldRef<"WebhookEndpoint", 'String'>
+  readonly description: Prisma.FieldRef<"WebhookEndpoint", 'String'>
   readonly eventTypes: Prisma.FieldRef<"WebhookEndpoint", 'String[]'>
   readonly secret: Prisma.FieldRef<"WebhookEndpoint", 'String'>
+  readonly previousSecret: Prisma.FieldRef<"WebhookEndpoint", 'String'>
+  readonly previousSecretExpiresAt: Prisma.FieldRef<"WebhookEndpoint", 'DateTime'>
   readonly disabledAt: Prisma.FieldRef<"WebhookEndpoint", 'DateTime'>
+  readonly disabledReason: Prisma.FieldRef<"WebhookEndpoint", 'String'>
   readonly failureCount: Prisma.FieldRef<"WebhookEndpoint", 'Int'>
+  readonly failingSince: Prisma.FieldRef<"WebhookEndpoint", 'DateTime'>
   readonly createdAt: Prisma.FieldRef<"WebhookEndpoint", 'DateTime'>
   readonly updatedAt: Prisma.FieldRef<"WebhookEndpoint", 'DateTime'>
 }

@@ -1,0 +1,3 @@
+export { AvatarsModule } from './avatars.module';
+export { AvatarsService } from './avatars.service';
+export { Avatar, AvatarStatus, toAvatarNode } from './avatar.model';

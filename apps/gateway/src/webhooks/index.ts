@@ -1,0 +1,2 @@
+export { WebhooksModule } from './webhooks.module';
+export { WebhooksService, type WebhookEmission } from './webhooks.service';
