@@ -3,7 +3,7 @@ module.exports = {
   displayName: 'pipeline',
   rootDir: __dirname,
   // onnxruntime-node needs the host's typed arrays inside Jest (see the file).
-  testEnvironment: require.resolve('./jest.environment.cjs'),
+  testEnvironment: require.resolve('../model-zoo/jest.environment.cjs'),
   // Builds (or reuses) the reference model pack for the specs that run real sessions.
   globalSetup: require.resolve('./test/global-setup.cjs'),
 };

@@ -1,15 +1,20 @@
-import type { ApiKeyCursor } from '@likeness/db';
 import { ALL_SCOPES, SCOPES, isScope } from '../auth/access';
 import { BadUserInputException } from '../errors/likeness.exception';
+import { UUID_RE } from '../graphql/pagination';
+// Listings of this module page like every keyset listing of the gateway.
+export {
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  decodeCursor,
+  encodeCursor,
+  validatePageSize,
+} from '../graphql/pagination';
 import { ApiKeyEnvironment, type CreateApiKeyInput } from './api-key.model';
 
 export const NAME_MAX_LENGTH = 100;
 export const DEFAULT_GRACE_PERIOD_SECONDS = 24 * 60 * 60;
 export const MAX_GRACE_PERIOD_SECONDS = 7 * 24 * 60 * 60;
-export const DEFAULT_PAGE_SIZE = 20;
-export const MAX_PAGE_SIZE = 100;
 
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
@@ -81,32 +86,4 @@ export function validateGracePeriod(seconds: number | null | undefined): number 
     );
   }
   return grace;
-}
-
-export function validatePageSize(first: number | null | undefined): number {
-  const size = first ?? DEFAULT_PAGE_SIZE;
-  if (size < 1 || size > MAX_PAGE_SIZE) {
-    throw new BadUserInputException('first', `first must be between 1 and ${MAX_PAGE_SIZE}`);
-  }
-  return size;
-}
-
-/** Opaque cursor: base64url of `<createdAt ISO>|<id>`, the keyset of the listing order. */
-export function encodeCursor(cursor: ApiKeyCursor): string {
-  return Buffer.from(`${cursor.createdAt.toISOString()}|${cursor.id}`, 'utf8').toString(
-    'base64url',
-  );
-}
-
-export function decodeCursor(value: string): ApiKeyCursor {
-  const invalid = (): BadUserInputException =>
-    new BadUserInputException('after', 'after is not a cursor from this listing');
-  if (!/^[A-Za-z0-9_-]{1,200}$/.test(value)) throw invalid();
-  const [iso, id, extra] = Buffer.from(value, 'base64url').toString('utf8').split('|');
-  if (iso === undefined || id === undefined || extra !== undefined || !UUID_RE.test(id)) {
-    throw invalid();
-  }
-  const createdAt = new Date(iso);
-  if (Number.isNaN(createdAt.getTime()) || createdAt.toISOString() !== iso) throw invalid();
-  return { createdAt, id };
 }
