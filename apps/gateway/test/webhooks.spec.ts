@@ -17,6 +17,7 @@ import {
 } from './support/gateway-harness';
 import { WebhookReceiver } from './support/webhook-receiver';
 import { WebhooksService } from '../src/webhooks';
+import { WebhookSweeper } from '../src/webhooks/webhook.sweeper';
 
 const ENV = {
   WEBHOOK_SECRET_KEY: 'webhook-spec-key-0123456789-0123456789',
@@ -696,6 +697,44 @@ describe('webhooks through one gateway', () => {
       const [request] = await receiver.waitFor('/outbox', 1, 5000);
       expect(JSON.parse(request?.body ?? '{}')).toMatchObject({ id: emission.eventId });
       expect(request?.headers['likeness-delivery']).toBe(emission.deliveryIds[0]);
+    });
+
+    it('deletes finished deliveries past WEBHOOK_DELIVERY_RETENTION_DAYS (30) with their attempts, keeps recent ones', async () => {
+      const own = await newTenantWithKey(db, { scopes: ['webhooks:write', 'webhooks:read'] });
+      const { endpoint } = await api.create(own.secret, {
+        url: receiver.url('/retention'),
+        eventTypes: ['test.ping'],
+      });
+      const old = await api.settled(own.secret, (await api.sendTest(own.secret, endpoint.id)).id);
+      const recent = await api.settled(
+        own.secret,
+        (await api.sendTest(own.secret, endpoint.id)).id,
+      );
+      expect([old.status, recent.status]).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+      const longAgo = new Date(Date.now() - 31 * 86_400_000);
+      await db.withTenant(
+        own.tenantId,
+        (tx) =>
+          tx.$executeRaw`UPDATE webhook_deliveries SET created_at = ${longAgo} WHERE id = ${old.id}::uuid`,
+      );
+      const sweeper = gateway.app.get(WebhookSweeper);
+      expect(await sweeper.purge()).toBeGreaterThanOrEqual(1);
+      expect(await db.webhooks.findDelivery(own.tenantId, old.id)).toBeNull();
+      expect(await db.webhooks.findDelivery(own.tenantId, recent.id)).not.toBeNull();
+      // The sweeper's own pass purges at most once an hour per replica.
+      const now = new Date();
+      await sweeper.purgeIfDue(now);
+      await db.withTenant(
+        own.tenantId,
+        (tx) =>
+          tx.$executeRaw`UPDATE webhook_deliveries SET created_at = ${longAgo} WHERE id = ${recent.id}::uuid`,
+      );
+      expect(await sweeper.purgeIfDue(new Date(now.getTime() + 60_000))).toBe(0);
+      expect(await db.webhooks.findDelivery(own.tenantId, recent.id)).not.toBeNull();
+      expect(await sweeper.purgeIfDue(new Date(now.getTime() + 3_600_000))).toBeGreaterThanOrEqual(
+        1,
+      );
+      expect(await db.webhooks.findDelivery(own.tenantId, recent.id)).toBeNull();
     });
   });
 });

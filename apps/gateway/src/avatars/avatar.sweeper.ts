@@ -9,6 +9,7 @@ import { AvatarFailureReason } from '@likeness/contracts';
 import type { Db } from '@likeness/db';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { DB } from '../infra/infra.module';
+import { PeriodicTask } from '../infra/periodic-task';
 import { AvatarPreparationEvents, INTERNAL_FAILURE_MESSAGE } from './avatar-preparation.events';
 import { AvatarQueue } from './avatar.queue';
 
@@ -36,32 +37,24 @@ export interface SweepResult {
 @Injectable()
 export class AvatarSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger('Avatars');
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
+  private readonly task: PeriodicTask;
 
   constructor(
     @Inject(DB) private readonly db: Db,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly queue: AvatarQueue,
     private readonly outcomes: AvatarPreparationEvents,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(
+      'avatar sweep',
+      config.avatars.sweep.intervalMs,
+      () => this.sweep(),
+      this.logger,
+    );
+  }
 
   onApplicationBootstrap(): void {
-    const { intervalMs } = this.config.avatars.sweep;
-    if (intervalMs === 0) return;
-    this.timer = setInterval(() => {
-      if (this.running) return;
-      this.running = this.sweep()
-        .catch((error: unknown) => {
-          this.logger.warn(
-            `avatar sweep failed: ${error instanceof Error ? error.message : String(error)}`,
-          );
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, intervalMs);
-    this.timer.unref();
+    this.task.start();
   }
 
   /** One pass. */
@@ -107,7 +100,6 @@ export class AvatarSweeper implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 }

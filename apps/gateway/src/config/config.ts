@@ -102,6 +102,7 @@ const schema = z.object({
   WEBHOOK_WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(10),
   WEBHOOK_SWEEP_INTERVAL_MS: z.coerce.number().int().min(0).max(3_600_000).default(30_000),
   WEBHOOK_SWEEP_GRACE_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
+  WEBHOOK_DELIVERY_RETENTION_DAYS: z.coerce.number().int().min(0).max(3650).default(30),
   // Avatars (src/avatars): the model pack that prepares them, the sweeper of lost jobs.
   AVATAR_MODEL_PACK: z
     .string()
@@ -201,7 +202,8 @@ export type AppConfig = Readonly<{
    * from `retry.baseMs` (capped at `maxDelayMs`, with jitter) until `windowSeconds` after the
    * event; an endpoint is disabled after `disable.afterFailures` consecutive failed attempts
    * spanning at least `disable.afterSeconds`. The sweeper re-enqueues PENDING deliveries more
-   * than `sweep.graceMs` overdue every `sweep.intervalMs` (0 = never).
+   * than `sweep.graceMs` overdue every `sweep.intervalMs` (0 = never), and about once an hour
+   * deletes finished deliveries older than `retentionDays` (0 = keep them forever).
    */
   webhooks: {
     secretKey: string | null;
@@ -212,6 +214,7 @@ export type AppConfig = Readonly<{
     disable: { afterFailures: number; afterSeconds: number };
     worker: { enabled: boolean; concurrency: number };
     sweep: { intervalMs: number; graceMs: number };
+    retentionDays: number;
   };
   /**
    * Avatars (src/avatars): `modelPack` prepares new avatars (its identity encoder makes their
@@ -371,6 +374,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
       },
       worker: { enabled: e.WEBHOOK_WORKER === 'true', concurrency: e.WEBHOOK_WORKER_CONCURRENCY },
       sweep: { intervalMs: e.WEBHOOK_SWEEP_INTERVAL_MS, graceMs: e.WEBHOOK_SWEEP_GRACE_MS },
+      retentionDays: e.WEBHOOK_DELIVERY_RETENTION_DAYS,
     },
     avatars: {
       modelPack: e.AVATAR_MODEL_PACK,

@@ -10,6 +10,7 @@ import type { Db, Render as RenderRow } from '@likeness/db';
 import type { Redis } from 'ioredis';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { DB, REDIS } from '../infra/infra.module';
+import { PeriodicTask } from '../infra/periodic-task';
 import { WorkerRegistryService } from '../workers';
 import { RenderCancelSignals } from './render-cancel.signal';
 import { RenderChanges } from './render-changes';
@@ -53,9 +54,7 @@ const REPORT_GRACE_MS = 60_000;
 export class RenderReconciler implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(RenderReconciler.name);
   private readonly owner = randomUUID();
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     @Inject(APP_CONFIG) private readonly config: AppConfig,
@@ -65,24 +64,21 @@ export class RenderReconciler implements OnApplicationBootstrap, OnApplicationSh
     private readonly queue: RenderQueue,
     private readonly changes: RenderChanges,
     private readonly signals: RenderCancelSignals,
-  ) {}
+  ) {
+    this.task = new PeriodicTask(
+      'reconcile',
+      config.renders.reconcileIntervalMs,
+      () => this.reconcile(),
+      this.logger,
+    );
+  }
 
   onApplicationBootstrap(): void {
-    const every = this.config.renders.reconcileIntervalMs;
-    if (!this.config.renders.dispatch || every === 0) return;
-    this.timer = setInterval(() => {
-      if (this.running || this.stopped) return;
-      this.running = this.reconcile()
-        .catch((error: unknown) => this.logger.warn(`reconcile failed: ${String(error)}`))
-        .finally(() => (this.running = undefined));
-    }, every);
-    this.timer.unref();
+    if (this.config.renders.dispatch) this.task.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.running;
+    await this.task.stop();
   }
 
   /** One pass, if no other replica is running one. */

@@ -258,4 +258,71 @@ describe('WebhookRepository', () => {
     );
     expect(Number(left[0]?.n)).toBe(0);
   });
+
+  it('purges finished deliveries older than the cutoff, across tenants, never PENDING ones', async () => {
+    const ea = await endpoint(a.id, ['test.ping']);
+    const eb = await endpoint(b.id, ['test.ping']);
+    const emit = async (tenantId: string, endpointId: string) => {
+      const d = await db.webhooks.emitToEndpoint(tenantId, endpointId, {
+        eventType: 'test.ping',
+        data: {},
+      });
+      if (!d) throw new Error('no delivery');
+      return d.id;
+    };
+    const oldDone = await emit(a.id, ea.id);
+    const oldFailed = await emit(b.id, eb.id);
+    const oldPending = await emit(a.id, ea.id);
+    const recentDone = await emit(b.id, eb.id);
+    await db.webhooks.claimDelivery(a.id, oldDone, LEASE);
+    await db.webhooks.recordAttempt(a.id, oldDone, {
+      attempt: 1,
+      startedAt: new Date(),
+      durationMs: 1,
+      responseStatus: 200,
+      error: null,
+      outcome: 'SUCCEEDED',
+      nextAttemptAt: null,
+      countsAgainstEndpoint: true,
+    });
+    const longAgo = new Date(Date.now() - 40 * 86_400_000);
+    const age = (
+      tenantId: string,
+      ids: string[],
+      status: 'SUCCEEDED' | 'FAILED' | null,
+      at?: Date,
+    ) =>
+      db.withTenant(tenantId, async (tx) => {
+        for (const id of ids) {
+          if (status) {
+            await tx.$executeRaw`UPDATE webhook_deliveries
+              SET status = ${status}::webhook_delivery_status WHERE id = ${id}::uuid`;
+          }
+          if (at)
+            await tx.$executeRaw`UPDATE webhook_deliveries SET created_at = ${at} WHERE id = ${id}::uuid`;
+        }
+      });
+    await age(a.id, [oldDone], 'SUCCEEDED', longAgo);
+    await age(a.id, [oldPending], null, longAgo);
+    await age(b.id, [oldFailed], 'FAILED', longAgo);
+    await age(b.id, [recentDone], 'SUCCEEDED');
+    const cutoff = new Date(Date.now() - 30 * 86_400_000);
+
+    // Bounded: one row per call here.
+    expect(await db.webhooks.purgeFinishedDeliveries(cutoff, 1)).toBe(1);
+    expect(await db.webhooks.purgeFinishedDeliveries(cutoff, 1000)).toBeGreaterThanOrEqual(1);
+    expect(await db.webhooks.findDelivery(a.id, oldDone)).toBeNull();
+    expect(await db.webhooks.findDelivery(b.id, oldFailed)).toBeNull();
+    expect(await db.webhooks.findDelivery(a.id, oldPending)).not.toBeNull();
+    expect(await db.webhooks.findDelivery(b.id, recentDone)).not.toBeNull();
+    const attempts = await db.withTenant(
+      a.id,
+      (tx) =>
+        tx.$queryRaw<
+          { n: bigint }[]
+        >`SELECT count(*) AS n FROM webhook_delivery_attempts WHERE delivery_id = ${oldDone}::uuid`,
+    );
+    expect(Number(attempts[0]?.n)).toBe(0);
+    expect(await db.webhooks.purgeFinishedDeliveries(cutoff, 1000)).toBe(0);
+  });
 });

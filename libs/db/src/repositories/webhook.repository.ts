@@ -694,4 +694,16 @@ export class WebhookRepository {
       attempts: r.attempts,
     }));
   }
+
+  /**
+   * Retention, across tenants (SECURITY DEFINER `likeness_purge_webhook_deliveries`, migration
+   * 0007): deletes at most `limit` (≤ 10 000) finished deliveries — SUCCEEDED or FAILED, never
+   * PENDING — created before `cutoff`, oldest first, with their attempt log; rows locked by a
+   * concurrent purge are skipped. Resolves with the number deleted.
+   */
+  async purgeFinishedDeliveries(cutoff: Date, limit: number): Promise<number> {
+    const rows = await this.ctx.app().$queryRaw<{ purged: number }[]>`
+      SELECT likeness_purge_webhook_deliveries(${cutoff}::timestamptz, ${Math.trunc(limit)}::int) AS purged`;
+    return rows[0]?.purged ?? 0;
+  }
 }
