@@ -4,7 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { OnModuleDestroy, Provider } from '@nestjs/common';
-import { LocalDirectoryStorage, S3ObjectStorage, type ObjectStorage } from '@likeness/storage';
+import {
+  createObjectStorage,
+  LocalDirectoryStorage,
+  type ObjectStorage,
+  S3ObjectStorage,
+  s3StorageOptions,
+  storageRoot,
+} from '@likeness/storage';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 
 /**
@@ -17,22 +24,10 @@ export const OBJECT_STORAGE = Symbol('OBJECT_STORAGE');
 export const objectStorageProvider: Provider = {
   provide: OBJECT_STORAGE,
   inject: [APP_CONFIG],
-  useFactory: (config: AppConfig): ObjectStorage => {
-    const storage = config.storage;
-    switch (storage.driver) {
-      case 'local':
-        return new LocalDirectoryStorage(storageRoot(config.dataDir));
-      case 's3':
-        return new GatewayS3Storage({
-          bucket: storage.bucket,
-          region: storage.region,
-          forcePathStyle: storage.forcePathStyle,
-          ...(storage.endpoint !== null ? { endpoint: storage.endpoint } : {}),
-          ...(storage.credentials !== null ? { credentials: storage.credentials } : {}),
-          ...(storage.prefix !== null ? { prefix: storage.prefix } : {}),
-        });
-    }
-  },
+  useFactory: (config: AppConfig): ObjectStorage =>
+    config.storage.driver === 'local'
+      ? createObjectStorage(config.storage, config.dataDir)
+      : new GatewayS3Storage(s3StorageOptions(config.storage)),
 };
 
 /** Closes the S3 client's pooled connections when the gateway shuts down. */
@@ -42,9 +37,7 @@ class GatewayS3Storage extends S3ObjectStorage implements OnModuleDestroy {
   }
 }
 
-export function storageRoot(dataDir: string): string {
-  return path.resolve(dataDir, 'storage');
-}
+export { storageRoot };
 
 /** `tenants/<tenantId>/assets/<assetId>/original`: the stored upload, as sent. */
 export function assetStorageKey(tenantId: string, assetId: string): string {

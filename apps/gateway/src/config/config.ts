@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { type StorageConfig, storageConfigFromEnv, storageEnvShape } from '@likeness/storage';
 
 /**
  * The gateway's whole configuration, read once at boot from the environment. Nothing else in
@@ -26,20 +27,7 @@ const schema = z.object({
     .default('likeness'),
   LIKENESS_DATA_DIR: z.string().min(1).default('.data'),
   // Object storage (libs/storage): a local directory under LIKENESS_DATA_DIR, or S3.
-  STORAGE_DRIVER: z.enum(['local', 's3']).default('local'),
-  S3_BUCKET: z.string().min(3).max(63).optional(),
-  S3_REGION: z.string().min(1).default('us-east-1'),
-  S3_ENDPOINT: z.string().refine(isBaseUrl, 'must be an http(s) URL').optional(),
-  S3_FORCE_PATH_STYLE: z
-    .enum(['true', 'false'], { error: 'must be true or false' })
-    .default('false'),
-  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
-  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
-  S3_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*\/?$/, 'must be a key prefix like likeness/prod')
-    .refine((v) => !v.split('/').some((s) => s === '.' || s === '..'), 'must not contain . or ..')
-    .optional(),
+  ...storageEnvShape,
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   READINESS_TIMEOUT_MS: z.coerce.number().int().min(50).max(30000).default(2000),
   // Assets (src/assets): signed, expiring download URLs.
@@ -142,17 +130,7 @@ export type AppConfig = Readonly<{
    * on AWS S3 or an S3-compatible server (`endpoint`), with static credentials or, when they are
    * null, the AWS SDK's default provider chain.
    */
-  storage:
-    | { driver: 'local' }
-    | {
-        driver: 's3';
-        bucket: string;
-        region: string;
-        endpoint: string | null;
-        forcePathStyle: boolean;
-        credentials: { accessKeyId: string; secretAccessKey: string } | null;
-        prefix: string | null;
-      };
+  storage: StorageConfig;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   readinessTimeoutMs: number;
   /** The gateway's public base URL (no trailing slash) for links it hands out; null = the request's host. */
@@ -286,17 +264,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
       },
     ]);
   }
-  const storageProblems: { variable: string; message: string }[] = [];
-  if (e.STORAGE_DRIVER === 's3' && e.S3_BUCKET === undefined) {
-    storageProblems.push({ variable: 'S3_BUCKET', message: 'is required when STORAGE_DRIVER=s3' });
-  }
-  if ((e.S3_ACCESS_KEY_ID === undefined) !== (e.S3_SECRET_ACCESS_KEY === undefined)) {
-    storageProblems.push({
-      variable: e.S3_ACCESS_KEY_ID === undefined ? 'S3_ACCESS_KEY_ID' : 'S3_SECRET_ACCESS_KEY',
-      message: 'S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY go together: set both or neither',
-    });
-  }
-  if (storageProblems.length > 0) throw new ConfigError(storageProblems);
+  const storage = storageConfigFromEnv(e);
+  if (storage.config === null) throw new ConfigError(storage.problems);
   const production = e.NODE_ENV === 'production';
   return {
     nodeEnv: e.NODE_ENV,
@@ -310,21 +279,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): AppConfig {
     redisUrl: e.REDIS_URL,
     redisPrefix: e.REDIS_PREFIX,
     dataDir: e.LIKENESS_DATA_DIR,
-    storage:
-      e.STORAGE_DRIVER === 's3' && e.S3_BUCKET !== undefined
-        ? {
-            driver: 's3',
-            bucket: e.S3_BUCKET,
-            region: e.S3_REGION,
-            endpoint: e.S3_ENDPOINT ?? null,
-            forcePathStyle: e.S3_FORCE_PATH_STYLE === 'true',
-            credentials:
-              e.S3_ACCESS_KEY_ID !== undefined && e.S3_SECRET_ACCESS_KEY !== undefined
-                ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY }
-                : null,
-            prefix: e.S3_PREFIX !== undefined ? e.S3_PREFIX.replace(/\/+$/, '') : null,
-          }
-        : { driver: 'local' },
+    storage: storage.config,
     logLevel: e.LOG_LEVEL,
     readinessTimeoutMs: e.READINESS_TIMEOUT_MS,
     publicUrl: e.PUBLIC_URL !== undefined ? e.PUBLIC_URL.replace(/\/+$/, '') : null,
