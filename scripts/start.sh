@@ -66,11 +66,32 @@ until ready; do
 done
 ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
-SEED_JSON="$seed_json" URL="$url" READY_MS="$ready_ms" node -e '
+# One render worker (avatar.prepare + render, reference pack, CPU unless EXECUTION_PROVIDER=cuda)
+# on the same Redis prefix and storage as the gateway. The first start builds the reference pack
+# under $LIKENESS_DATA_DIR/models (a few seconds); it takes jobs once its models are warm.
+worker_log="$LIKENESS_DATA_DIR/log/render-worker.log"
+touch "$worker_log"
+worker_log_from=$(( $(stat -c %s "$worker_log") + 1 ))
+BULLMQ_PREFIX="${REDIS_PREFIX:-likeness}" WORKER_ID="${WORKER_ID:-$(hostname)-npm-start}" \
+  SWC_NODE_PROJECT=gpu-workers/render-worker/tsconfig.json \
+  node -r @swc-node/register gpu-workers/render-worker/src/main.ts >>"$worker_log" 2>&1 &
+pids+=("$!")
+worker_pid="$!"
+until tail -c "+$worker_log_from" "$worker_log" | grep -q '"msg":"render worker ready"'; do
+  if ! kill -0 "$worker_pid" 2>/dev/null; then
+    echo "likeness: the render worker exited; last lines of $worker_log:" >&2
+    tail -n 30 "$worker_log" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+worker_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+
+SEED_JSON="$seed_json" URL="$url" READY_MS="$ready_ms" WORKER_MS="$worker_ms" node -e '
 const s = JSON.parse(process.env.SEED_JSON);
 const url = process.env.URL;
 console.log(`
-Likeness is running (gateway ready in ${process.env.READY_MS} ms).
+Likeness is running (gateway ready in ${process.env.READY_MS} ms, render worker in ${process.env.WORKER_MS} ms).
 
   GraphQL      ${url}/graphql
   Health       ${url}/healthz   ${url}/readyz
@@ -84,6 +105,8 @@ Try it:
   curl -s ${url}/graphql -H "content-type: application/json" \\
     -H "authorization: Bearer ${s.apiKey.secret}" \\
     -d '"'"'{"query":"{ viewer { kind tenant { name plan } apiKey { prefix scopes } } }"}'"'"'
+
+Render a talking portrait: README.md, "Quick start".
 
 Press Ctrl-C to stop.
 `);'

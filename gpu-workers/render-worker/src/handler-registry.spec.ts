@@ -8,7 +8,6 @@ import {
   servedQueues,
 } from './handler-registry';
 import type { AnyJobHandler, JobContext } from './handler-registry';
-import { NotImplementedYet, renderNotImplementedHandler } from './handlers';
 import { avatarPreparePayload, renderPayload } from './testing/payloads';
 
 function ctx(queue: QueueName): JobContext {
@@ -128,18 +127,5 @@ describe('dispatch', () => {
     await expect(
       registry.dispatch(JobName.Render, renderPayload, ctx(QueueName.Render)),
     ).rejects.toBe(boom);
-  });
-});
-
-describe('default handlers', () => {
-  it('say honestly that the render pipeline is not there yet, as an unrecoverable error', async () => {
-    const registry = createHandlerRegistry([
-      defineHandler({ name: JobName.AvatarPrepare, handle: () => Promise.resolve('ok') }),
-      renderNotImplementedHandler,
-    ]);
-    const failure = registry.dispatch(JobName.Render, renderPayload, ctx(QueueName.Render));
-    await expect(failure).rejects.toBeInstanceOf(NotImplementedYet);
-    await expect(failure).rejects.toBeInstanceOf(UnrecoverableError);
-    await expect(failure).rejects.toThrow(/NotImplementedYet: the "render" job/);
   });
 });

@@ -32,6 +32,12 @@ export interface JobContext {
   /** Aborted when the worker is closing or the job is cancelled. */
   readonly signal: AbortSignal;
   updateProgress(progress: Readonly<Record<string, unknown>> | number): Promise<void>;
+  /**
+   * Puts the job back in the waiting list without spending an attempt (BullMQ's documented
+   * `job.moveToWait(token)` + `WaitingError`), for a worker that is shutting down: the returned
+   * promise always rejects with the WaitingError, which the handler must let through.
+   */
+  requeue?(): Promise<never>;
 }
 
 export interface JobHandler<N extends JobName = JobName> {

@@ -1,27 +1,32 @@
 #!/usr/bin/env node
+import path from 'node:path';
 import { Redis } from 'ioredis';
 import pino from 'pino';
+import { createObjectStorage } from '@likeness/storage';
 import { builtinFaceModelFiles, loadFaceModels } from './avatar/face-models';
 import { ConfigError, loadConfig } from './config';
 import { WorkerEventPublisher, startHeartbeat } from './events';
 import { HandlerRegistryError, createHandlerRegistry } from './handler-registry';
 import { createDefaultHandlers } from './handlers';
 import { JobTracker } from './job-tracker';
-import { createObjectStorage } from './storage';
+import { RenderCancelWatcher } from './render/cancel-watcher';
+import { advertisedPack, loadReferencePack } from './render/packs';
+import { Drain } from './render/render-job';
 import { startWorker } from './worker';
 
 const logger = pino({ name: 'render-worker' });
 
 /**
  * The pack whose face stages model-zoo builds (the reference pack's `faceDetector` and
- * `identityEncoder`); avatars of other packs wait for a worker that has them.
+ * `identityEncoder`) and whose render stages this worker loads; avatars and renders of other
+ * packs wait for a worker that has them.
  */
 const REFERENCE_PACK = 'reference';
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const startedAt = new Date().toISOString();
-  const storage = createObjectStorage(config);
+  const storage = createObjectStorage(config.storage, config.dataDir);
 
   // Models first, warmed: a worker takes jobs only once it can run them at full speed.
   const loadStarted = performance.now();
@@ -38,6 +43,29 @@ async function main(): Promise<void> {
     },
     'face models loaded and warmed',
   );
+  const packStarted = performance.now();
+  const pack = await loadReferencePack(config.dataDir, {
+    provider: config.executionProvider,
+    logger: {
+      info: (fields, message) => logger.info(fields, message),
+      warn: (fields, message) => logger.warn(fields, message),
+    },
+  });
+  if (pack.name !== REFERENCE_PACK) {
+    throw new Error(`the built-in pack is called "${pack.name}", expected "${REFERENCE_PACK}"`);
+  }
+  logger.info(
+    {
+      pack: pack.name,
+      version: pack.version,
+      provider: pack.provider,
+      providerNote: pack.providerFallbackReason,
+      ms: Math.round(performance.now() - packStarted),
+    },
+    'model pack loaded and warmed',
+  );
+  const providerNote = face.providerNote ?? pack.providerFallbackReason;
+  const provider = face.provider === 'cuda' && pack.provider === 'cuda' ? 'cuda' : 'cpu';
 
   const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 2 });
   redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis'));
@@ -45,6 +73,9 @@ async function main(): Promise<void> {
     prefix: config.prefix,
     workerId: config.workerId,
   });
+  const cancels = await RenderCancelWatcher.start(redis, config.prefix);
+  const drain = new Drain();
+  const faceModels = new Map([[REFERENCE_PACK, face]]);
   const tracker = new JobTracker();
   const registry = tracker.wrap(
     createHandlerRegistry(
@@ -52,7 +83,17 @@ async function main(): Promise<void> {
         avatar: {
           storage,
           events,
-          faceModels: new Map([[REFERENCE_PACK, face]]),
+          faceModels,
+          log: (fields, message) => logger.info(fields, message),
+        },
+        render: {
+          storage,
+          events,
+          packs: new Map([[pack.name, pack]]),
+          faceModels,
+          cancels,
+          drain,
+          workDir: path.resolve(config.dataDir, 'tmp', 'render-worker'),
           log: (fields, message) => logger.info(fields, message),
         },
       }),
@@ -62,10 +103,10 @@ async function main(): Promise<void> {
     redis,
     () => ({
       workerId: config.workerId,
-      provider: face.provider,
-      ...(face.providerNote !== undefined ? { providerNote: face.providerNote } : {}),
-      // Render packs are advertised once the render pipeline is wired in (handlers.ts).
-      packs: [],
+      provider,
+      ...(providerNote !== undefined ? { providerNote } : {}),
+      packs: [advertisedPack(pack)],
+      // One render at a time per GPU (or CPU): WORKER_CONCURRENCY, default 1.
       capacity: config.concurrency,
       currentJobs: tracker.current(),
       startedAt,
@@ -85,13 +126,16 @@ async function main(): Promise<void> {
   logger.info(
     {
       workerId: config.workerId,
-      executionProvider: face.provider,
+      executionProvider: provider,
+      pack: `${pack.name}@${pack.version}`,
       prefix: config.prefix,
     },
     'render worker ready',
   );
 
-  // First signal: finish the running jobs and exit; a second one exits at once.
+  // First signal: stop taking jobs; renders stop after their current clip's checkpoint and go
+  // back to the waiting list (another worker resumes them), avatars finish; then exit. A second
+  // signal exits at once (the jobs' locks expire and BullMQ's stalled check re-runs them).
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) {
@@ -99,11 +143,15 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     stopping = true;
-    logger.info({ signal }, 'closing: waiting for running jobs');
+    logger.info({ signal }, 'closing: running renders stop after their current clip');
     const close = async (): Promise<void> => {
-      await worker.close();
+      // close() first: the worker must stop fetching before a render goes back to the queue.
+      const closing = worker.close();
+      drain.request();
+      await closing;
       await heartbeat.stop();
-      await face.release();
+      await cancels.close();
+      await Promise.allSettled([face.release(), pack.release()]);
       await redis.quit();
     };
     close().then(

@@ -4,7 +4,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createHandlerRegistry, defineHandler } from './handler-registry';
 import type { JobContext } from './handler-registry';
-import { renderNotImplementedHandler } from './handlers';
+import { failingRenderHandler } from './testing/stub-handlers';
 import { startWorker } from './worker';
 import type { RunningWorker } from './worker';
 import { avatarPreparePayload, renderPayload } from './testing/payloads';
@@ -135,7 +135,7 @@ describe('startWorker (real Redis)', () => {
     await worker?.close();
     const attempts: number[] = [];
     const flaky = createHandlerRegistry([
-      renderNotImplementedHandler,
+      failingRenderHandler,
       defineHandler({
         name: JobName.AvatarPrepare,
         handle: (_payload, ctx) => {
@@ -159,19 +159,17 @@ describe('startWorker (real Redis)', () => {
     expect((await h.queues.avatar.getJob(job.id ?? ''))?.attemptsMade).toBe(2);
   });
 
-  it('fails the not-yet-implemented pipeline jobs at once with a clear reason', async () => {
+  it('fails a job at once when its handler throws an UnrecoverableError', async () => {
     await worker?.close();
     worker = await startWorker(
       { redisUrl, concurrency: 1, prefix: h.prefix, workerId: 'test-worker' },
       createHandlerRegistry([
         defineHandler({ name: JobName.AvatarPrepare, handle: () => Promise.resolve('ok') }),
-        renderNotImplementedHandler,
+        failingRenderHandler,
       ]),
     );
     const job = await h.queues.render.add(JobName.Render, renderPayload, { attempts: 3 });
-    await expect(job.waitUntilFinished(h.events.render, 10_000)).rejects.toThrow(
-      /NotImplementedYet/,
-    );
+    await expect(job.waitUntilFinished(h.events.render, 10_000)).rejects.toThrow(/StubRender/);
     expect((await h.queues.render.getJob(job.id ?? ''))?.attemptsMade).toBe(1);
   });
 

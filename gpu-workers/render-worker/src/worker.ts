@@ -1,5 +1,5 @@
 import type { QueueName } from '@likeness/contracts';
-import { Worker } from 'bullmq';
+import { WaitingError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import type { WorkerConfig } from './config';
 import { servedQueues } from './handler-registry';
@@ -30,8 +30,12 @@ export async function startWorker(
   const workers = servedQueues.map((queue) => {
     const worker = new Worker(
       queue,
-      (job: Job, _token?: string, signal?: AbortSignal) =>
-        registry.dispatch(job.name, job.data, contextOf(job, queue, config.workerId, signal)),
+      (job: Job, token?: string, signal?: AbortSignal) =>
+        registry.dispatch(
+          job.name,
+          job.data,
+          contextOf(job, queue, config.workerId, token, signal),
+        ),
       {
         // BullMQ creates (and on close, quits) its own clients from these options.
         connection: { url: config.redisUrl, maxRetriesPerRequest: null },
@@ -87,6 +91,7 @@ function contextOf(
   job: Job,
   queue: QueueName,
   workerId: string,
+  token: string | undefined,
   signal: AbortSignal | undefined,
 ): JobContext {
   return {
@@ -97,5 +102,9 @@ function contextOf(
     workerId,
     signal: signal ?? new AbortController().signal,
     updateProgress: (progress) => job.updateProgress(progress),
+    requeue: async () => {
+      await job.moveToWait(token);
+      throw new WaitingError();
+    },
   };
 }

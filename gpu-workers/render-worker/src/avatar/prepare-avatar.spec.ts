@@ -22,11 +22,11 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { WorkerEventPublisher, startHeartbeat, workerEventsKey } from '../events';
 import { createHandlerRegistry } from '../handler-registry';
-import { createDefaultHandlers } from '../handlers';
+import { failingRenderHandler } from '../testing/stub-handlers';
 import { JobTracker } from '../job-tracker';
 import { startWorker } from '../worker';
 import { builtinFaceModelFiles, loadFaceModels, type FaceModels } from './face-models';
-import { prepareAvatar, type AvatarPrepareDeps } from './prepare-avatar';
+import { avatarPrepareHandler, prepareAvatar, type AvatarPrepareDeps } from './prepare-avatar';
 
 const redisUrl = process.env['REDIS_URL'] || 'redis://127.0.0.1:6379';
 // The converted models are cached by content hash beside the repo's other model caches.
@@ -332,7 +332,9 @@ describe('the worker process pieces together (BullMQ, heartbeat)', () => {
         seen.push((ad.currentJobs ?? []).map((j) => j.jobId));
       });
     };
-    const registry = tracker.wrap(createHandlerRegistry(createDefaultHandlers({ avatar: deps })));
+    const registry = tracker.wrap(
+      createHandlerRegistry([avatarPrepareHandler(deps), failingRenderHandler]),
+    );
     const worker = await startWorker(
       { redisUrl, concurrency: 1, prefix, workerId: 'test-worker' },
       registry,
