@@ -2,6 +2,7 @@ import { fieldOf } from './test-helpers';
 import {
   DEFAULT_AUDIO_CFG,
   DEFAULT_PROMPT_CFG,
+  FlowMatchEulerScheduler,
   GUIDANCE_ROWS,
   PipelineInputError,
   combineGuidance,
@@ -56,6 +57,24 @@ describe('combineGuidance', () => {
     expect(fieldOf(() => combineGuidance(u, t, ta, {}, new Float32Array(1)))).toBe('out');
     expect(fieldOf(() => combineGuidance(u, t, ta, { promptCfg: Number.NaN }))).toBe('promptCfg');
     expect(fieldOf(() => combineGuidance(u, t, ta, { audioCfg: -1 }))).toBe('audioCfg');
+  });
+});
+
+describe('one guided Euler step', () => {
+  it('is x + dt·(u + p(t − u) + a(ta − t)), by hand', () => {
+    // 4 steps, shift 3: σ′ = 1, 0.9, 0.75, 0.5, 0 → step 1 has dt = 0.75 − 0.9 = −0.15.
+    // p = 4.5, a = 2: v = [1 + 4.5·1 + 2·1, 0 + 4.5·1 + 2·0, 2 + 4.5·0 + 2·(−2)] = [7.5, 4.5, −2]
+    // x = [1, 1, 1] → [1 − 1.125, 1 − 0.675, 1 + 0.3] = [−0.125, 0.325, 1.3]
+    const v = combineGuidance(u, t, ta, { promptCfg: 4.5, audioCfg: 2 });
+    expect(Array.from(v)).toEqual([7.5, 4.5, -2]);
+    const x = new FlowMatchEulerScheduler({ steps: 4, shift: 3 }).step(
+      Float32Array.from([1, 1, 1]),
+      v,
+      1,
+    );
+    expect(x[0]).toBeCloseTo(-0.125, 6);
+    expect(x[1]).toBeCloseTo(0.325, 6);
+    expect(x[2]).toBeCloseTo(1.3, 6);
   });
 });
 

@@ -18,3 +18,5 @@ export * from './render';
 export * from './measure-render';
 export * from './face';
 export * from './media';
+export * from './portrait';
+export { clipName } from './render-checkpoints';

@@ -36,6 +36,18 @@ describe('FlowMatchEulerScheduler', () => {
     );
   });
 
+  it('gives the release schedule (30 steps, shift 5) by hand at its first and last steps', () => {
+    const s = new FlowMatchEulerScheduler();
+    // σ_1 = 29/30 → 5·(29/30) / (1 + 4·29/30) = 145/146; σ_29 = 1/30 → (5/30) / (1 + 4/30) = 5/34
+    expect(s.sigma(1)).toBeCloseTo(145 / 146, 12);
+    expect(s.timestep(1)).toBeCloseTo(145000 / 146, 9);
+    expect(s.sigma(29)).toBeCloseTo(5 / 34, 12);
+    // The last step goes from 5/34 to 0: x − (5/34)·3.4 = x − 0.5.
+    expect(s.step(Float32Array.from([1]), Float32Array.from([3.4]), 29)[0]).toBeCloseTo(0.5, 6);
+    // The first: dt = 145/146 − 1 = −1/146.
+    expect(s.step(Float32Array.from([1]), Float32Array.from([146]), 0)[0]).toBeCloseTo(0, 5);
+  });
+
   it('with shift 1 is the plain linear schedule', () => {
     const s = new FlowMatchEulerScheduler({ steps: 4, shift: 1 });
     expect(Array.from(s.sigmas)).toEqual([1, 0.75, 0.5, 0.25, 0]);

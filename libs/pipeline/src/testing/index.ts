@@ -3,3 +3,4 @@ export * from './speech';
 export * from './synthetic-audio';
 export * from './synthetic-images';
 export * from './face-photos';
+export * from './viewer-metrics';
