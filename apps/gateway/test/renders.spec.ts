@@ -3,6 +3,7 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { WorkerEvent } from '@likeness/contracts';
 import type { Db } from '@likeness/db';
 import { Readable } from 'node:stream';
 import type { ObjectStorage } from '@likeness/storage';
@@ -220,6 +221,166 @@ describe('render lifecycle', () => {
       [t.tenantId],
     );
     expect(hooks.rows.map((r) => r.event_type)).toEqual([
+      'render.updated',
+      'render.updated',
+      'render.succeeded',
+    ]);
+  });
+
+  it('shows a render its worker requeued on shutdown as QUEUED (still admitted, same attempt) until the next run starts it; duplicates and stale events change nothing', async () => {
+    const t = await tenant('starter');
+    await db.withTenant(
+      t.tenantId,
+      (tx) =>
+        tx.$executeRaw`INSERT INTO webhook_endpoints (tenant_id, url, event_types, secret)
+        VALUES (${t.tenantId}::uuid, 'https://example.test/hook',
+                ARRAY['render.succeeded', 'render.updated'], 'enc')`,
+    );
+    const runs = new Map<string, number>();
+    let whileRequeued: RenderJson | undefined;
+    const pool: { sim?: RenderWorkerSim } = {};
+    const again = async (event: WorkerEvent | undefined): Promise<void> => {
+      // The same event delivered once more (at least once delivery).
+      await pool.sim?.fake.appendRaw({ event: JSON.stringify(event) });
+    };
+    pool.sim = await sim({
+      script: async (job) => {
+        if (job.job.tenantId !== t.tenantId) return happyPath()(job);
+        const n = (runs.get(job.job.renderId) ?? 0) + 1;
+        runs.set(job.job.renderId, n);
+        const fake = pool.sim?.fake;
+        const ofRun = (run: string) => (fake?.emitted ?? []).filter((e) => e.run === run);
+        if (n === 1) {
+          await job.emit({
+            type: 'render.started',
+            resumedFromClip: 0,
+            clips: 2,
+            packVersion: '1.0.0',
+          });
+          await job.emit({
+            type: 'render.progress',
+            phase: 'decoding',
+            clip: 0,
+            clips: 2,
+            step: 3,
+            totalSteps: 3,
+            fraction: 0.4,
+            etaSeconds: 3,
+          });
+          await job.emit({
+            type: 'render.clip-finished',
+            clip: 0,
+            clips: 2,
+            checkpointKey: `${job.job.mediaPrefix ?? ''}checkpoints/clip-00000.json`,
+          });
+          await job.emit({
+            type: 'render.requeued',
+            reason: 'worker-shutdown',
+            resumableClips: 1,
+            clips: 2,
+          });
+          await again(ofRun(job.run).at(-1));
+          // The job stays active until the gateway applied the requeue (the worker's order).
+          for (let k = 0; k < 400; k++) {
+            const types = (await db.renders.listEvents(t.tenantId, job.job.renderId)).map(
+              (e) => e.type,
+            );
+            if (types.includes('render.requeued')) break;
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          whileRequeued = (await getRender(app(1), t.secret, job.job.renderId)) ?? undefined;
+          return job.requeue();
+        }
+        await job.emit({
+          type: 'render.started',
+          resumedFromClip: 1,
+          clips: 2,
+          packVersion: '1.0.0',
+        });
+        // The first run's requeue and start again, and a zombie progress of it (a newer seq).
+        const [firstRun] = [...new Set((fake?.emitted ?? []).map((e) => e.run))];
+        const old = ofRun(firstRun ?? '-');
+        await again(old.at(-1));
+        await again(old[0]);
+        await again({ ...(old[1] as WorkerEvent), seq: 99 } as WorkerEvent);
+        await job.emit({
+          type: 'render.progress',
+          phase: 'encoding',
+          clip: 1,
+          clips: 2,
+          step: 3,
+          totalSteps: 3,
+          fraction: 0.95,
+          etaSeconds: 0,
+        });
+        await job.emit({
+          type: 'render.succeeded',
+          output: {
+            storageKey: `${job.job.mediaPrefix ?? ''}output.mp4`,
+            posterKey: `${job.job.mediaPrefix ?? ''}poster.jpg`,
+            mime: 'video/mp4',
+            bytes: 1000,
+            sha256: 'c'.repeat(64),
+            durationSeconds: 2,
+            width: 512,
+            height: 512,
+            fps: 23,
+            frames: 46,
+          },
+          seed: job.job.seed,
+          identityScore: 0.9,
+          modelSeconds: 1,
+          packVersion: '1.0.0',
+        });
+      },
+    });
+    const render = created(
+      await createRender(app(0), t.secret, { avatarId: t.avatarId, audioAssetId: t.audioId }),
+    );
+    const sub = subscribe(urls[1] as string, t.secret, RENDER_UPDATED, { id: render.id, after: 0 });
+    subscribers.push(sub);
+    await sub.completed;
+    expect(sub.errors).toEqual([]);
+    expect(sub.events.map((e) => [e.type, e.render.status])).toEqual([
+      ['render.queued', 'QUEUED'],
+      ['render.started', 'RUNNING'],
+      ['render.progress', 'RUNNING'],
+      ['render.clip-finished', 'RUNNING'],
+      ['render.requeued', 'QUEUED'],
+      ['render.started', 'RUNNING'],
+      ['render.encoding', 'ENCODING'],
+      ['render.succeeded', 'SUCCEEDED'],
+    ]);
+    // After clip 0: clip 1 from its first phase, not "decoding, step 3" of the clip before.
+    expect(sub.events[3]?.render.progress).toEqual({ phase: 'DENOISING', step: 0 });
+    expect(sub.events[4]?.render.progress).toBeNull();
+    expect(whileRequeued).toMatchObject({ status: 'QUEUED', attempts: 1, progress: null });
+
+    // One admission throughout: the same job (attempt 1) ran twice, told the validated version.
+    const pool0 = pool.sim;
+    const jobs = (pool0?.started ?? []).filter((j) => j.renderId === render.id);
+    expect(jobs.map((j) => [j.attempt, j.modelPackVersion])).toEqual([
+      [1, '1.0.0'],
+      [1, '1.0.0'],
+    ]);
+    const done = (await getRender(app(1), t.secret, render.id)) as RenderJson;
+    // `attempts` counts worker runs: two, of one admission.
+    expect(done).toMatchObject({ status: 'SUCCEEDED', attempts: 2, modelPackVersion: '1.0.0' });
+    const asset = await db.assets.findById(
+      t.tenantId,
+      (done.output as { assetId: string }).assetId,
+    );
+    expect(asset?.probe).toMatchObject({ modelPackVersion: '1.0.0' });
+    const stored = await db.renders.listEvents(t.tenantId, render.id);
+    expect(stored.map((e) => e.type)).toEqual(sub.events.map((e) => e.type));
+    const hooks = await owner.query<{ event_type: string }>(
+      'SELECT event_type FROM webhook_deliveries WHERE tenant_id = $1 ORDER BY created_at, event_type',
+      [t.tenantId],
+    );
+    // render.updated for started, requeued, started again and encoding.
+    expect(hooks.rows.map((r) => r.event_type)).toEqual([
+      'render.updated',
+      'render.updated',
       'render.updated',
       'render.updated',
       'render.succeeded',

@@ -43,4 +43,37 @@ describe('job contracts', () => {
     expect(caught).toBeInstanceOf(InvalidJobPayloadError);
     expect((caught as InvalidJobPayloadError).issues.map((i) => i.path)).toEqual(['v']);
   });
+
+  it('accepts a render payload with or without modelPackVersion (added later), never an empty one', () => {
+    const render = {
+      v: 1,
+      tenantId,
+      renderId: avatarId,
+      attempt: 1,
+      imageStorageKey: 'tenants/x/a.jpg',
+      audioStorageKey: 'tenants/x/b.wav',
+      identityEmbedding: null,
+      prompt: 'A person is talking.',
+      motion: null,
+      guidance: { prompt: 5, audio: 5 },
+      maxSide: 512,
+      fps: 23,
+      steps: 30,
+      seed: 7,
+      modelPack: 'reference',
+    };
+    expect(parseJobPayload(JobName.Render, render).modelPackVersion).toBeUndefined();
+    expect(
+      parseJobPayload(JobName.Render, { ...render, modelPackVersion: '1.2.0' }).modelPackVersion,
+    ).toBe('1.2.0');
+    let caught: unknown;
+    try {
+      parseJobPayload(JobName.Render, { ...render, modelPackVersion: '' });
+    } catch (e) {
+      caught = e;
+    }
+    expect((caught as InvalidJobPayloadError).issues.map((i) => i.path)).toEqual([
+      'modelPackVersion',
+    ]);
+  });
 });

@@ -51,6 +51,13 @@ export const RenderJobV1 = z.object({
   face: DetectedFaceV1.pick({ box: true, keypoints: true }).nullable().optional(),
   /** When the gateway gives up on the render (it is then failed, and cancelled if running). */
   deadlineAt: z.string().datetime({ offset: true }).optional(),
+  /**
+   * The version of `modelPack` the render was validated against at creation (the render's
+   * `modelPackVersion`). A worker running another version of the pack fails the job as
+   * infrastructure trouble (retried while attempts remain: another worker may run that version);
+   * absent (older payloads): any version.
+   */
+  modelPackVersion: z.string().min(1).optional(),
 });
 
 /** The one folder of a render's media in object storage (see RenderJobV1.mediaPrefix). */

@@ -120,6 +120,40 @@ describe('worker events', () => {
     ).toEqual(['error.code']);
   });
 
+  it('parses a requeue of a worker shutting down, naming a wrong reason or clip count', () => {
+    const event = parseWorkerEvent({
+      ...base,
+      type: 'render.requeued',
+      reason: 'worker-shutdown',
+      resumableClips: 1,
+      clips: 2,
+    });
+    expect(event).toMatchObject({ type: 'render.requeued', resumableClips: 1, clips: 2 });
+    expect(workerEventKey(event)).toBe(`${renderId}:run-0001:3`);
+    expect(
+      fieldsOf(() =>
+        parseWorkerEvent({
+          ...base,
+          type: 'render.requeued',
+          reason: 'bored',
+          resumableClips: -1,
+          clips: 2,
+        }),
+      ).sort(),
+    ).toEqual(['reason', 'resumableClips']);
+  });
+
+  it('takes packVersion on render.started (optional: older workers send none)', () => {
+    const started = { ...base, type: 'render.started', resumedFromClip: 0, clips: 2 };
+    expect(parseWorkerEvent(started)).not.toHaveProperty('packVersion');
+    expect(parseWorkerEvent({ ...started, packVersion: '1.0.0' })).toMatchObject({
+      packVersion: '1.0.0',
+    });
+    expect(fieldsOf(() => parseWorkerEvent({ ...started, packVersion: '' }))).toEqual([
+      'packVersion',
+    ]);
+  });
+
   it('validates heartbeats', () => {
     const ok = WorkerHeartbeatV1.safeParse({
       v: 1,

@@ -71,6 +71,8 @@ export const RenderStartedEventV1 = z.object({
   /** Clips already done when a retried render resumes from its checkpoints. */
   resumedFromClip: z.number().int().min(0),
   clips: z.number().int().min(1),
+  /** The version of the job's model pack this worker runs (added later, optional). */
+  packVersion: z.string().min(1).optional(),
 });
 
 export const RenderProgressEventV1 = z.object({
@@ -115,6 +117,8 @@ export const RenderSucceededEventV1 = z.object({
   identityScore: z.number().min(0).max(1).nullable(),
   /** Seconds the model ran (denoiser + VAE), for ETA estimates and billing audits. */
   modelSeconds: z.number().min(0),
+  /** The version of the job's model pack that rendered the video (added later, optional). */
+  packVersion: z.string().min(1).optional(),
 });
 
 export const RenderFailedEventV1 = z.object({
@@ -128,6 +132,29 @@ export const RenderFailedEventV1 = z.object({
 export const RenderCanceledEventV1 = z.object({
   ...renderBase,
   type: z.literal('render.canceled'),
+});
+
+/** Why a worker put a running render back in the waiting list without failing it. */
+export const RenderRequeueReason = {
+  /** The worker is shutting down (SIGTERM); the render resumes from its checkpoints. */
+  WorkerShutdown: 'worker-shutdown',
+} as const;
+export type RenderRequeueReason = (typeof RenderRequeueReason)[keyof typeof RenderRequeueReason];
+
+/**
+ * The worker stopped the render (after a finished clip's checkpoint) and put its job back in the
+ * waiting list, under the same attempt, for this or another worker to resume: the last event of
+ * its run. No attempt is used up; the next run begins with `render.started`.
+ */
+export const RenderRequeuedEventV1 = z.object({
+  ...renderBase,
+  type: z.literal('render.requeued'),
+  reason: z.enum(
+    Object.values(RenderRequeueReason) as [RenderRequeueReason, ...RenderRequeueReason[]],
+  ),
+  /** Clips checkpointed so far (what the next run resumes from; it re-checks them). */
+  resumableClips: z.number().int().min(0),
+  clips: z.number().int().min(1),
 });
 
 const point = z.object({ x: z.number(), y: z.number() });
@@ -210,6 +237,7 @@ export const WorkerEventV1 = z.discriminatedUnion('type', [
   RenderSucceededEventV1,
   RenderFailedEventV1,
   RenderCanceledEventV1,
+  RenderRequeuedEventV1,
   AvatarPreparedEventV1,
   AvatarFailedEventV1,
 ]);

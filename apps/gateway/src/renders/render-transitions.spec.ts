@@ -191,6 +191,99 @@ describe('worker events → render changes', () => {
     expect(decideWorkerEvent(r, succeeded('run-old01', 9))).toBeNull();
   });
 
+  it('on a requeue by a worker shutting down: QUEUED, still admitted, progress cleared; the next run takes over', () => {
+    let r = apply(row(), started('run-aaaa1', '2026-11-25T10:00:01Z'));
+    r = apply(r, progress('run-aaaa1', 1, 12));
+    const requeued: RenderWorkerEvent = {
+      ...base,
+      type: 'render.requeued',
+      run: 'run-aaaa1',
+      seq: 2,
+      at: '2026-11-25T10:00:06Z',
+      reason: 'worker-shutdown',
+      resumableClips: 1,
+      clips: 2,
+    };
+    const change = decideWorkerEvent(r, requeued);
+    expect(change).toMatchObject({
+      eventType: 'render.requeued',
+      patch: { status: 'QUEUED', progress: null, runId: 'run-aaaa1', runSeq: 2 },
+    });
+    expect(change?.patch).not.toHaveProperty('admittedAt');
+    expect(change?.patch).not.toHaveProperty('attempts');
+    r = apply(r, requeued);
+    expect(r).toMatchObject({ status: 'QUEUED', progress: null, attempts: 1, runs: 1 });
+    expect(r.admittedAt).not.toBeNull();
+    expect(decideWorkerEvent(r, requeued)).toBeNull(); // delivered twice
+    expect(decideWorkerEvent(r, progress('run-aaaa1', 1, 12))).toBeNull(); // stale
+    r = apply(r, started('run-bbbb1', '2026-11-25T10:00:20Z'));
+    expect(r).toMatchObject({ status: 'RUNNING', runId: 'run-bbbb1', runs: 2, attempts: 1 });
+    // The old run's requeue arriving late (another replica) cannot send it back.
+    expect(decideWorkerEvent(r, requeued)).toBeNull();
+    r = apply(r, succeeded('run-bbbb1', 1));
+    expect(r.status).toBe('SUCCEEDED');
+  });
+
+  it('on clip-finished: the next clip from its first phase and step 0; the last clip keeps its phase', () => {
+    let r = apply(row(), {
+      ...started('run-aaaa1', '2026-11-25T10:00:01Z'),
+      clips: 3,
+    } as RenderWorkerEvent);
+    r = apply(r, {
+      ...progress('run-aaaa1', 1, 30, 'decoding'),
+      clips: 3,
+      fraction: 0.3,
+    } as RenderWorkerEvent);
+    const clipDone = (seq: number, clip: number): RenderWorkerEvent => ({
+      ...base,
+      type: 'render.clip-finished',
+      run: 'run-aaaa1',
+      seq,
+      at: '2026-11-25T10:00:09Z',
+      clip,
+      clips: 3,
+      checkpointKey: `${prefix}checkpoints/clip-${clip}.json`,
+    });
+    r = apply(r, clipDone(2, 0));
+    expect(r.status).toBe('RUNNING');
+    expect(r.progress).toEqual({
+      phase: 'denoising',
+      clip: 1,
+      clips: 3,
+      step: 0,
+      totalSteps: 30,
+      fraction: 1 / 3,
+      etaSeconds: 0,
+      previewKey: `${prefix}preview.jpg`,
+    });
+    r = apply(r, {
+      ...progress('run-aaaa1', 3, 30, 'encoding'),
+      clip: 2,
+      clips: 3,
+    } as RenderWorkerEvent);
+    r = apply(r, clipDone(4, 2));
+    expect(r.status).toBe('ENCODING');
+    expect(r.progress).toMatchObject({ phase: 'encoding', clip: 3, clips: 3, step: 30 });
+  });
+
+  it('records the pack version a worker ran: on the run while it runs, on the video when done', () => {
+    let r = apply(row(), {
+      ...started('run-aaaa1', '2026-11-25T10:00:01Z'),
+      packVersion: '1.0.1',
+    } as RenderWorkerEvent);
+    expect(r.progress).toMatchObject({ packVersion: '1.0.1' });
+    r = apply(r, progress('run-aaaa1', 1, 5));
+    expect(r.progress).toMatchObject({ step: 5, packVersion: '1.0.1' });
+    const done = decideWorkerEvent(r, {
+      ...succeeded('run-aaaa1', 2),
+      packVersion: '1.0.1',
+    } as RenderWorkerEvent);
+    expect(done?.outputAsset?.probe).toMatchObject({ modelPackVersion: '1.0.1', frames: 81 });
+    // Older workers send none: nothing is made up.
+    const old = decideWorkerEvent(r, succeeded('run-aaaa1', 2));
+    expect(old?.outputAsset?.probe).not.toHaveProperty('modelPackVersion');
+  });
+
   it('ignores events of another admission and of a render waiting to be admitted again', () => {
     const other = { ...started('run-aaaa1', '2026-11-25T10:00:01Z'), attempt: 2 };
     expect(acceptWorkerEvent(row(), other)).toBeNull();

@@ -18,6 +18,7 @@ export type RenderWorkerEvent = WorkerEventOf<
   | 'render.succeeded'
   | 'render.failed'
   | 'render.canceled'
+  | 'render.requeued'
 >;
 
 /** The unit of the usage ledger rows of renders. */
@@ -110,6 +111,8 @@ export function decideWorkerEvent(
             totalSteps: 0,
             fraction: event.resumedFromClip / event.clips,
             etaSeconds: null,
+            // The pack version this run uses (workers before the field send none).
+            ...(event.packVersion !== undefined ? { packVersion: event.packVersion } : {}),
           },
         },
       };
@@ -140,11 +143,39 @@ export function decideWorkerEvent(
             fraction: event.fraction,
             etaSeconds: event.etaSeconds,
             previewKey,
+            ...(typeof progress['packVersion'] === 'string'
+              ? { packVersion: progress['packVersion'] }
+              : {}),
           },
         },
       };
     }
-    case 'render.clip-finished':
+    case 'render.clip-finished': {
+      const fraction = Math.max(
+        typeof progress['fraction'] === 'number' ? progress['fraction'] : 0,
+        (event.clip + 1) / event.clips,
+      );
+      if (event.clip + 1 < event.clips) {
+        // The next clip is what runs now, from its first phase and step: never "decoding, clip
+        // 2, step 20" before clip 2 began.
+        return {
+          eventType: 'render.clip-finished',
+          patch: {
+            ...run,
+            status: current.status === 'ENCODING' ? 'ENCODING' : 'RUNNING',
+            progress: {
+              ...progress,
+              phase: 'denoising',
+              clip: event.clip + 1,
+              clips: event.clips,
+              step: 0,
+              fraction,
+            },
+          },
+        };
+      }
+      // The last clip: what follows is the video's encoding, which the worker reports itself
+      // (`render.progress` encoding); phase and step stay as reported.
       return {
         eventType: 'render.clip-finished',
         patch: {
@@ -152,16 +183,14 @@ export function decideWorkerEvent(
           status: current.status === 'ENCODING' ? 'ENCODING' : 'RUNNING',
           progress: {
             ...progress,
-            phase: typeof progress['phase'] === 'string' ? progress['phase'] : 'denoising',
-            clip: Math.min(event.clip + 1, event.clips),
+            phase: typeof progress['phase'] === 'string' ? progress['phase'] : 'encoding',
+            clip: event.clips,
             clips: event.clips,
-            fraction: Math.max(
-              typeof progress['fraction'] === 'number' ? progress['fraction'] : 0,
-              (event.clip + 1) / event.clips,
-            ),
+            fraction,
           },
         },
       };
+    }
     case 'render.succeeded': {
       const { output } = event;
       if (!inMediaFolder(current, output.storageKey) || !inMediaFolder(current, output.posterKey)) {
@@ -199,6 +228,9 @@ export function decideWorkerEvent(
             frames: output.frames,
             posterKey: output.posterKey,
             modelSeconds: event.modelSeconds,
+            // The pack version that made the video (the render's modelPackVersion is the one
+            // it was validated against; workers refuse to run another one when told it).
+            ...(event.packVersion !== undefined ? { modelPackVersion: event.packVersion } : {}),
           },
         },
         usage: { quantity: charge.billedSeconds, unit: USAGE_UNIT },
@@ -219,6 +251,13 @@ export function decideWorkerEvent(
       return fail(current, run, now, event.error);
     case 'render.canceled':
       return cancelNow(current, now, run);
+    case 'render.requeued':
+      // The worker stopped (shutdown) and put the job back in the waiting list, same admission:
+      // queued again, still admitted (no new attempt), until the next run's render.started.
+      return {
+        eventType: 'render.requeued',
+        patch: { ...run, status: 'QUEUED', progress: null },
+      };
   }
 }
 

@@ -11,6 +11,7 @@ const RENDER_EVENT_TYPES = [
   'render.succeeded',
   'render.failed',
   'render.canceled',
+  'render.requeued',
 ] as const satisfies readonly RenderWorkerEvent['type'][];
 
 /**

@@ -72,6 +72,8 @@ export class RenderQueue implements OnModuleDestroy {
       steps: numberIn(controls, 'steps') ?? 30,
       seed: render.seed,
       modelPack: render.modelPack,
+      // The version the render was validated against: a worker running another one refuses it.
+      ...(render.modelPackVersion ? { modelPackVersion: render.modelPackVersion } : {}),
       mediaPrefix: renderMediaPrefix(render.tenantId, render.id),
       face: face.success ? face.data : null,
       ...(render.deadlineAt ? { deadlineAt: render.deadlineAt.toISOString() } : {}),

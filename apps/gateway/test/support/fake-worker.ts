@@ -9,7 +9,7 @@ import {
   WorkerHeartbeatV1,
   parseWorkerEvent,
 } from '@likeness/contracts';
-import type { WorkerEventInput, WorkerHeartbeat } from '@likeness/contracts';
+import type { WorkerEvent, WorkerEventInput, WorkerHeartbeat } from '@likeness/contracts';
 import { Redis } from 'ioredis';
 
 export interface FakeWorkerPack {
@@ -24,6 +24,8 @@ export interface FakeWorkerPack {
 
 export interface FakeWorker {
   readonly workerId: string;
+  /** Every event its runs appended, in order (to deliver one again in duplicate tests). */
+  readonly emitted: WorkerEvent[];
   /** Writes (or renews) the advertisement. */
   advertise(changes?: Partial<Pick<WorkerHeartbeat, 'currentJobs' | 'capacity'>>): Promise<void>;
   /** Starts a run (fresh run id, seq from 0) and returns its emitter. */
@@ -62,8 +64,10 @@ export async function startFakeWorker(
     maxFramesPerClip: p.maxFramesPerClip ?? 33,
   }));
 
+  const emitted: WorkerEvent[] = [];
   const worker: FakeWorker = {
     workerId,
+    emitted,
     async advertise(changes = {}) {
       state = { ...state, ...changes };
       const body = WorkerHeartbeatV1.parse({
@@ -91,6 +95,7 @@ export async function startFakeWorker(
             workerId,
             at: new Date().toISOString(),
           });
+          emitted.push(event);
           return (await redis.xadd(streamKey, '*', 'event', JSON.stringify(event))) ?? '';
         },
       };

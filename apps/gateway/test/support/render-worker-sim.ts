@@ -13,7 +13,7 @@ import {
   type JobPayload,
   type WorkerEventInput,
 } from '@likeness/contracts';
-import { Worker, type Job } from 'bullmq';
+import { WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { startFakeWorker, type FakeWorker, type FakeWorkerPack } from './fake-worker';
 
@@ -30,6 +30,13 @@ export interface SimJob {
   readonly signal: AbortSignal;
   /** True when a cancel was requested for this render (checked at start and on abort). */
   canceled(): boolean;
+  /** This run's id (fake-worker's `emitted` holds its events). */
+  readonly run: string;
+  /**
+   * Puts the job back in the waiting list the way a worker shutting down does
+   * (`moveToWait` + WaitingError, no attempt spent); the script must let the rejection through.
+   */
+  requeue(): Promise<never>;
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -127,7 +134,7 @@ export async function startRenderWorkerSim(options: {
 
   const worker = new Worker(
     QueueName.Render,
-    async (bullJob: Job, _token?: string, signal?: AbortSignal) => {
+    async (bullJob: Job, token?: string, signal?: AbortSignal) => {
       const job = parseJobPayload(JobName.Render, bullJob.data);
       started.push(job);
       const run = fake.startRun();
@@ -139,6 +146,11 @@ export async function startRenderWorkerSim(options: {
         jobId,
         signal: signal ?? new AbortController().signal,
         canceled: () => canceled || canceledJobs.has(jobId),
+        run: run.run,
+        requeue: async () => {
+          await bullJob.moveToWait(token);
+          throw new WaitingError();
+        },
         emit: async (event) => {
           await run.emit({
             ...event,

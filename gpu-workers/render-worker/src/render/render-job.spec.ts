@@ -122,6 +122,7 @@ function payload(
     steps: 2,
     seed: 4242,
     modelPack: 'reference',
+    modelPackVersion: pack.version,
     mediaPrefix: renderMediaPrefix(tenantId, renderId),
     face: avatarFace,
     ...extra,
@@ -278,7 +279,7 @@ describe('render job', () => {
     expect(types[0]).toBe('render.started');
     expect(types.at(-1)).toBe('render.succeeded');
     const started = events[0] as WorkerEventOf<'render.started'>;
-    expect(started).toMatchObject({ resumedFromClip: 0, clips: 2 });
+    expect(started).toMatchObject({ resumedFromClip: 0, clips: 2, packVersion: pack.version });
     const clipEvents = events.filter(
       (e): e is WorkerEventOf<'render.clip-finished'> => e.type === 'render.clip-finished',
     );
@@ -343,6 +344,7 @@ describe('render job', () => {
     expect(done.identityScore as number).toBeGreaterThan(0.8);
     expect(done.seed).toBe(p.seed);
     expect(done.modelSeconds).toBeGreaterThan(0);
+    expect(done.packVersion).toBe(pack.version);
     expect((await objectsUnder(`${p.mediaPrefix}checkpoints`)).length).toBe(0);
     uninterrupted = { file, sha256: output.sha256, frames: await videoFrames(file) };
   }, 120_000);
@@ -374,6 +376,16 @@ describe('render job', () => {
     expect(firstRun.map((e) => e.type)).toContain('render.clip-finished');
     expect(firstRun.map((e) => e.type)).not.toContain('render.failed');
     expect(firstRun.map((e) => e.type)).not.toContain('render.succeeded');
+    // The run's last event says so, before the job went back to waiting.
+    expect(firstRun.map((e) => e.seq)).toEqual(firstRun.map((_, k) => k));
+    expect(firstRun.filter((e) => e.type === 'render.requeued')).toHaveLength(1);
+    expect(firstRun.at(-1)).toMatchObject({
+      type: 'render.requeued',
+      reason: 'worker-shutdown',
+      resumableClips: 1,
+      clips: 2,
+      attempt: p.attempt,
+    });
     expect(await objectsUnder(`${p.mediaPrefix}checkpoints`)).toContain('clip-00000.json');
 
     pipelineProgress.delete(p.renderId);
@@ -596,6 +608,34 @@ describe('render job', () => {
       'INTERNAL',
     ]);
     expect(new Set(events.map((e) => e.run)).size).toBe(2);
+  }, 60_000);
+
+  it('fails a job validated against another pack version as infrastructure: retried, then INTERNAL', async () => {
+    const p = payload({ modelPackVersion: `${pack.version}-other` });
+    const running = await worker(deps());
+    try {
+      const job = await add(p, 2);
+      await expect(job.waitUntilFinished(queueEvents, 60_000)).rejects.toThrow(
+        `not ${pack.version}-other`,
+      );
+      expect((await queue.getJob(job.id ?? ''))?.attemptsMade).toBe(2);
+    } finally {
+      await running.close();
+    }
+    const events = await eventsOf(p.renderId);
+    expect(
+      events.map((e) => [
+        e.type,
+        (e as WorkerEventOf<'render.failed'>).willRetry,
+        (e as WorkerEventOf<'render.failed'>).error.code,
+      ]),
+    ).toEqual([
+      ['render.failed', true, 'INFRASTRUCTURE'],
+      ['render.failed', false, 'INTERNAL'],
+    ]);
+    expect((events[0] as WorkerEventOf<'render.failed'>).error.message).toContain(pack.version);
+    expect(pipelineProgress.get(p.renderId)).toBeUndefined();
+    expect(await objectsUnder(p.mediaPrefix ?? '-')).toEqual([]);
   }, 60_000);
 });
 

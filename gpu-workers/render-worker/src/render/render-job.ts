@@ -6,6 +6,7 @@ import { pipeline as pipe } from 'node:stream/promises';
 import {
   JobName,
   RENDER_CANCEL_REASON,
+  RenderRequeueReason,
   WorkerFailureCode,
   renderMediaPrefix,
   type JobPayload,
@@ -144,8 +145,11 @@ type StopReason = { kind: 'cancel'; reason: RenderCancelSignal['reason'] } | { k
  * `render.clip-finished` on the way. A cancel signal (key at start, pub/sub while running, key
  * again between clips) stops it between steps → `render.canceled`, job completed. Bad input →
  * `render.failed` (willRetry false) and an UnrecoverableError; other trouble → `render.failed`
- * with willRetry while BullMQ has attempts left, rethrown. On shutdown (`Drain`) the render stops
- * after its current clip's checkpoint and is put back in the waiting list.
+ * with willRetry while BullMQ has attempts left, rethrown (also when this worker runs another
+ * version of the pack than `modelPackVersion`, the one the gateway validated against). On
+ * shutdown (`Drain`) the render stops after its current clip's checkpoint, reports
+ * `render.requeued` (reason `worker-shutdown`, the clips it resumes from) and is put back in the
+ * waiting list; a job that had not started yet goes back silently (its run reported nothing).
  */
 export async function runRender(
   deps: RenderDeps,
@@ -170,6 +174,9 @@ export async function runRender(
     stop.abort(reason);
   };
   let drainAtClipEnd = false;
+  /** Clips of the plan, and clips checkpointed (this run's or resumed), once known. */
+  let plannedClips = 0;
+  let checkpointedClips = 0;
   const cleanups: (() => unknown)[] = [];
   let encoder: Mp4Encoder | undefined;
   let workDir: string | undefined;
@@ -220,6 +227,14 @@ export async function runRender(
       // Another worker may have it: infrastructure, retried (maybe elsewhere).
       throw new Error(`this worker has no model pack "${payload.modelPack}"`);
     }
+    if (payload.modelPackVersion !== undefined && payload.modelPackVersion !== pack.version) {
+      // The gateway validated the render against that version: this worker cannot honour the
+      // validation, another worker may. Infrastructure, retried (maybe elsewhere), then INTERNAL.
+      throw new Error(
+        `this worker runs model pack "${pack.name}" ${pack.version}, ` +
+          `not ${payload.modelPackVersion} which the render was validated against`,
+      );
+    }
     if (payload.fps !== pack.geometry.fps) {
       throw new RenderInputError(
         WorkerFailureCode.UnsupportedByModel,
@@ -262,11 +277,14 @@ export async function runRender(
     store = checkpoints;
     const plan = planOf(request);
     const resumedFromClip = await resumableClips(checkpoints, plan.hash, plan.clips);
+    plannedClips = plan.clips;
+    checkpointedClips = resumedFromClip;
     await emitter.emit({
       type: 'render.started',
       ...subject,
       resumedFromClip,
       clips: plan.clips,
+      packVersion: pack.version,
     });
 
     const videoPath = path.join(workDir, 'video.mp4');
@@ -315,6 +333,7 @@ export async function runRender(
         if (p.phase === 'encoding' && p.step === p.steps && p.clip >= resumedFromClip) {
           if (!announced.has(p.clip)) {
             announced.add(p.clip);
+            checkpointedClips = Math.max(checkpointedClips, p.clip + 1);
             void emitter.emit({
               type: 'render.clip-finished',
               ...subject,
@@ -386,6 +405,7 @@ export async function runRender(
       seed: result.seed,
       identityScore,
       modelSeconds: result.timings.sessionRunMs / 1000,
+      packVersion: pack.version,
     });
     await emitter.flush();
     // Only now: a crash before the event would re-run the job, which then resumes from them.
@@ -428,10 +448,27 @@ export async function runRender(
     if (error instanceof RenderCanceled && reason?.kind === 'drain') {
       await emitter.flush().catch(() => undefined);
       log(
-        { renderId: payload.renderId, clip: error.clip },
+        { renderId: payload.renderId, clip: error.clip, resumableClips: checkpointedClips },
         'render stopped for shutdown; requeued',
       );
-      if (ctx.requeue) return await ctx.requeue();
+      if (ctx.requeue) {
+        // The run's last event, right before the job goes back to waiting: the gateway shows the
+        // render queued (still admitted) until the next run's `render.started`.
+        try {
+          await emitter.emit({
+            type: 'render.requeued',
+            ...subject,
+            reason: RenderRequeueReason.WorkerShutdown,
+            resumableClips: checkpointedClips,
+            clips: plannedClips,
+          });
+          await emitter.flush();
+        } catch (emitError) {
+          // Redis trouble: requeue all the same (the next run's render.started still comes).
+          log({ renderId: payload.renderId, err: String(emitError) }, 'could not report requeue');
+        }
+        return await ctx.requeue();
+      }
       throw new Error('the worker is shutting down; the render resumes from its checkpoints');
     }
     const attemptsLeft = ctx.attempt < ctx.maxAttempts;
