@@ -72,6 +72,8 @@ export type {
   AdmitResult,
   RenderDispatch,
   RenderDispatchRepository,
+  RenderQueueDepthRow,
+  RenderQueueState,
 } from './repositories/render-dispatch.repository';
 export type { ModelPackRepository } from './repositories/model-pack.repository';
 export type { AuditLogRepository, AppendAuditInput } from './repositories/audit-log.repository';

@@ -1,6 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import type { Db, Render as RenderRow, RenderChange } from '@likeness/db';
 import { DB } from '../infra/infra.module';
+import { RenderMetrics } from '../observability/render-metrics';
 import { WebhooksService, type WebhookEmission } from '../webhooks';
 import { RenderRealtime } from './render.realtime';
 import { webhookFor } from './render-transitions';
@@ -39,6 +40,7 @@ export class RenderChanges {
     private readonly webhooks: WebhooksService,
     private readonly realtime: RenderRealtime,
     private readonly trigger: DispatchTrigger,
+    private readonly metrics: RenderMetrics,
   ) {}
 
   /** The changed render, or null when `decide` left it as it was (or it does not exist). */
@@ -67,6 +69,7 @@ export class RenderChanges {
     event: Parameters<RenderRealtime['publish']>[0],
     emission: WebhookEmission | null,
   ): Promise<void> {
+    if (isFinished(render.status)) this.metrics.finished(render);
     if (emission) await emission.enqueue();
     await this.realtime.publish(event);
     if (

@@ -1,5 +1,6 @@
 import { Module } from '@nestjs/common';
 import { AssetsModule } from '../assets/assets.module';
+import { ObservabilityModule } from '../observability/observability.module';
 import { PackCatalog } from './pack-catalog';
 import { RenderCancelSignals } from './render-cancel.signal';
 import { DispatchTrigger, RenderChanges } from './render-changes';
@@ -20,7 +21,7 @@ import { RendersService } from './renders.service';
  * reconciler, cancel signals to workers and signed preview links.
  */
 @Module({
-  imports: [AssetsModule],
+  imports: [AssetsModule, ObservabilityModule],
   controllers: [RenderPreviewController],
   providers: [
     PackCatalog,

@@ -39,6 +39,16 @@ export interface RenderDispatch {
   identityEmbedding: number[] | null;
 }
 
+/** Where an unfinished render stands, for the queue-depth metric. */
+export type RenderQueueState = 'waiting' | 'admitted' | 'running' | 'encoding';
+
+export interface RenderQueueDepthRow {
+  /** waiting: QUEUED in Postgres; admitted: QUEUED with a BullMQ job; running; encoding. */
+  state: RenderQueueState;
+  pack: string;
+  count: number;
+}
+
 export interface AdmitOptions {
   /** Admitted-and-unfinished renders allowed across all tenants (worker capacity + backlog). */
   capacity: number;
@@ -198,6 +208,26 @@ export class RenderDispatchRepository {
         FROM renders WHERE status IN ('QUEUED', 'RUNNING', 'ENCODING')`,
     );
     return { waiting: Number(rows[0]?.waiting ?? 0), inFlight: Number(rows[0]?.in_flight ?? 0) };
+  }
+
+  /**
+   * Unfinished renders of all tenants by state and model pack (the gateway's queue-depth
+   * gauges): one aggregate over the partial waiting / in-flight indexes' rows, no ids.
+   */
+  async depthByPack(): Promise<RenderQueueDepthRow[]> {
+    const rows = await this.ctx.privileged(
+      (tx) => tx.$queryRaw<{ state: RenderQueueState; pack: string; n: number }[]>`
+        SELECT CASE
+                 WHEN status = 'QUEUED' AND admitted_at IS NULL THEN 'waiting'
+                 WHEN status = 'QUEUED' THEN 'admitted'
+                 WHEN status = 'RUNNING' THEN 'running'
+                 ELSE 'encoding'
+               END AS state,
+               model_pack AS pack, count(*)::integer AS n
+        FROM renders WHERE status IN ('QUEUED', 'RUNNING', 'ENCODING')
+        GROUP BY 1, 2`,
+    );
+    return rows.map((r) => ({ state: r.state, pack: r.pack, count: Number(r.n) }));
   }
 }
 
