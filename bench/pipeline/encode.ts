@@ -10,10 +10,10 @@ import { envInt, median, type BenchSection } from './section';
 
 const FRAMES = envInt('BENCH_ENCODE_FRAMES', 230); // 10 s at 23 fps
 const REPEATS = envInt('BENCH_ENCODE_REPEATS', 3);
-const PRESET = (process.env['BENCH_ENCODE_PRESET'] ?? 'medium') as X264Preset;
+export const PRESET = (process.env['BENCH_ENCODE_PRESET'] ?? 'medium') as X264Preset;
 const SIDE = 512;
 const FPS = 23;
-const CRF = 18;
+export const CRF = 18;
 const TARGET_RATIO = 1.1;
 
 /**
@@ -47,19 +47,26 @@ async function writeFrames(path: string): Promise<void> {
   await once(out, 'finish');
 }
 
-/** Ours: frames read from the raw file and streamed through Mp4Encoder one by one. */
-async function encodeWithEncoder(raw: string, audioPath: string, path: string): Promise<number> {
+/** What both encoders are given: raw RGB24 frames of this size and rate, and the x264 settings. */
+export interface EncodeJob {
+  raw: string;
+  audioPath: string;
+  width: number;
+  height: number;
+  fps: number;
+  frames: number;
+  preset: X264Preset;
+  crf: number;
+}
+
+const JOB = { width: SIDE, height: SIDE, fps: FPS, frames: FRAMES, preset: PRESET, crf: CRF };
+
+/** Ours: frames read from the raw file and streamed through Mp4Encoder one by one. Seconds. */
+export async function encodeWithEncoder(job: EncodeJob, path: string): Promise<number> {
+  const { raw, audioPath, width, height, fps, preset, crf } = job;
   const started = performance.now();
-  const encoder = new Mp4Encoder({
-    path,
-    width: SIDE,
-    height: SIDE,
-    fps: FPS,
-    audioPath,
-    preset: PRESET,
-    crf: CRF,
-  });
-  const frameBytes = SIDE * SIDE * 3;
+  const encoder = new Mp4Encoder({ path, width, height, fps, audioPath, preset, crf });
+  const frameBytes = width * height * 3;
   let frame = Buffer.alloc(frameBytes);
   let filled = 0;
   for await (const chunk of createReadStream(raw, {
@@ -83,7 +90,8 @@ async function encodeWithEncoder(raw: string, audioPath: string, path: string): 
 }
 
 /** The CLI doing the same job in one command: same frames, x264 settings, AAC cut, faststart. */
-async function encodeWithCli(raw: string, audioPath: string, path: string): Promise<number> {
+export async function encodeWithCli(job: EncodeJob, path: string): Promise<number> {
+  const { raw, audioPath, width, height, fps, frames, preset, crf } = job;
   const started = performance.now();
   const child = spawn(
     'ffmpeg',
@@ -95,14 +103,14 @@ async function encodeWithCli(raw: string, audioPath: string, path: string): Prom
         '-pix_fmt',
         'rgb24',
         '-s',
-        `${SIDE}x${SIDE}`,
+        `${width}x${height}`,
         '-framerate',
-        String(FPS),
+        String(fps),
         '-i',
         raw,
       ],
-      ...['-t', (FRAMES / FPS).toFixed(6), '-i', audioPath, '-map', '0:v:0', '-map', '1:a:0'],
-      ...['-c:v', 'libx264', '-preset', PRESET, '-crf', String(CRF)],
+      ...['-t', (frames / fps).toFixed(6), '-i', audioPath, '-map', '0:v:0', '-map', '1:a:0'],
+      ...['-c:v', 'libx264', '-preset', preset, '-crf', String(crf)],
       ...['-pix_fmt', 'yuv420p', '-colorspace', 'smpte170m', '-color_range', 'tv'],
       ...['-c:a', 'aac', '-b:a', '128k', '-movflags', '+faststart', '-f', 'mp4', path],
     ],
@@ -113,10 +121,10 @@ async function encodeWithCli(raw: string, audioPath: string, path: string): Prom
   return (performance.now() - started) / 1000;
 }
 
-async function checkOutput(path: string): Promise<void> {
+export async function checkOutput(path: string, frames: number): Promise<void> {
   const probed = await probeMedia(path);
   if (
-    probed.video?.frameCount !== FRAMES ||
+    probed.video?.frameCount !== frames ||
     probed.video.codec !== 'h264' ||
     probed.audio?.codec !== 'aac'
   ) {
@@ -141,33 +149,44 @@ export const encodeSection: BenchSection = {
     });
     await writeWav(samples, 16000, audioPath);
 
-    const ours: number[] = [];
-    const cli: number[] = [];
-    for (let r = 0; r < REPEATS; r++) {
-      // Alternate the order so neither side always runs on a warmer machine.
-      const runOurs = async () =>
-        ours.push(await encodeWithEncoder(raw, audioPath, join(workDir, 'ours.mp4')));
-      const runCli = async () =>
-        cli.push(await encodeWithCli(raw, audioPath, join(workDir, 'cli.mp4')));
-      if (r % 2 === 0) {
-        await runOurs();
-        await runCli();
-      } else {
-        await runCli();
-        await runOurs();
-      }
-    }
-    await checkOutput(join(workDir, 'ours.mp4'));
-    await checkOutput(join(workDir, 'cli.mp4'));
-    const ratio = median(ours) / median(cli);
-    const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
-    return {
-      lines: [
-        `Mp4Encoder: median ${median(ours).toFixed(2)} s (${(FRAMES / median(ours)).toFixed(1)} fps); runs ${fmt(ours)}`,
-        `ffmpeg CLI: median ${median(cli).toFixed(2)} s (${(FRAMES / median(cli)).toFixed(1)} fps); runs ${fmt(cli)}`,
-        `ratio ${ratio.toFixed(3)}× (target ≤ ${TARGET_RATIO}×): ${ratio <= TARGET_RATIO ? 'met' : 'MISSED'}`,
-      ],
-      targetsMet: ratio <= TARGET_RATIO,
-    };
+    return compareEncoders({ ...JOB, raw, audioPath }, workDir, REPEATS);
   },
 };
+
+/**
+ * Both encoders on the same raw frames, `repeats` times each in alternating order; medians
+ * compared against the 1.1× target.
+ */
+export async function compareEncoders(
+  job: EncodeJob,
+  workDir: string,
+  repeats: number,
+): Promise<{ lines: string[]; targetsMet: boolean; ratio: number }> {
+  const ours: number[] = [];
+  const cli: number[] = [];
+  for (let r = 0; r < repeats; r++) {
+    // Alternate the order so neither side always runs on a warmer machine.
+    const runOurs = async () => ours.push(await encodeWithEncoder(job, join(workDir, 'ours.mp4')));
+    const runCli = async () => cli.push(await encodeWithCli(job, join(workDir, 'cli.mp4')));
+    if (r % 2 === 0) {
+      await runOurs();
+      await runCli();
+    } else {
+      await runCli();
+      await runOurs();
+    }
+  }
+  await checkOutput(join(workDir, 'ours.mp4'), job.frames);
+  await checkOutput(join(workDir, 'cli.mp4'), job.frames);
+  const ratio = median(ours) / median(cli);
+  const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+  return {
+    lines: [
+      `Mp4Encoder: median ${median(ours).toFixed(2)} s (${(job.frames / median(ours)).toFixed(1)} fps); runs ${fmt(ours)}`,
+      `ffmpeg CLI: median ${median(cli).toFixed(2)} s (${(job.frames / median(cli)).toFixed(1)} fps); runs ${fmt(cli)}`,
+      `ratio ${ratio.toFixed(3)}× (target ≤ ${TARGET_RATIO}×): ${ratio <= TARGET_RATIO ? 'met' : 'MISSED'}`,
+    ],
+    targetsMet: ratio <= TARGET_RATIO,
+    ratio,
+  };
+}

@@ -7,7 +7,7 @@ import { smoothImage } from '@likeness/pipeline/testing';
 import { envInt, type BenchSection } from './section';
 
 /** The reference pack: BENCH_PACK_DIR, else built (and cached) the way the pipeline's tests do. */
-function referencePack(): string {
+export function referencePack(): string {
   const given = process.env['BENCH_PACK_DIR'];
   if (given) return given;
   return execFileSync('node', ['libs/pipeline/test/reference-pack.cjs'], {
@@ -19,7 +19,7 @@ const SIZES = (process.env['BENCH_RENDER_SIZES'] ?? '128,256,512').split(',').ma
 const STEPS = envInt('BENCH_RENDER_STEPS', 3);
 const CLIPS = envInt('BENCH_RENDER_CLIPS', 1);
 
-function image(size: number, encoderSize: number): RenderImage {
+export function image(size: number, encoderSize: number): RenderImage {
   const frame = smoothImage(size, size);
   const pixels = rgbToChw(frame.data, size, size);
   const encoderPixels = new Float32Array(3 * encoderSize * encoderSize);
@@ -35,6 +35,28 @@ function image(size: number, encoderSize: number): RenderImage {
   }
   return { width: size, height: size, pixels, encoderPixels };
 }
+
+/** A voiced tone whose loudness follows about four syllables a second. */
+export function voicedTone(seconds: number, sampleRate: number): Float32Array {
+  const samples = new Float32Array(Math.round(seconds * sampleRate));
+  for (let k = 0; k < samples.length; k++) {
+    const t = k / sampleRate;
+    samples[k] =
+      0.6 * Math.max(0, Math.sin(4 * Math.PI * t)) ** 2 * Math.sin(2 * Math.PI * 180 * t);
+  }
+  return samples;
+}
+
+/** Face geometry of `image()` (normalised), as the face detector would report it. */
+export const FACE_BOX: [number, number, number, number] = [0.28, 0.17, 0.72, 0.73];
+export const FACE_KEYPOINTS: [number, number][] = [
+  [0.42, 0.38],
+  [0.58, 0.38],
+  [0.5, 0.48],
+  [0.5, 0.6],
+  [0.3, 0.42],
+  [0.7, 0.42],
+];
 
 const ms = (v: number): string => `${v.toFixed(0)} ms`;
 
@@ -55,28 +77,14 @@ export const renderSection: BenchSection = {
       const frames =
         g.maxFramesPerClip + (CLIPS - 1) * (g.maxFramesPerClip - 1 - 2 * g.temporalStride);
       const seconds = (frames - 0.5) / g.fps;
-      // A voiced tone whose loudness follows about four syllables a second.
-      const samples = new Float32Array(Math.round(seconds * g.sampleRate));
-      for (let k = 0; k < samples.length; k++) {
-        const t = k / g.sampleRate;
-        samples[k] =
-          0.6 * Math.max(0, Math.sin(4 * Math.PI * t)) ** 2 * Math.sin(2 * Math.PI * 180 * t);
-      }
-      const points: [number, number][] = [
-        [0.42, 0.38],
-        [0.58, 0.38],
-        [0.5, 0.48],
-        [0.5, 0.6],
-        [0.3, 0.42],
-        [0.7, 0.42],
-      ];
+      const samples = voicedTone(seconds, g.sampleRate);
       for (const size of SIZES) {
         const m = await measureRender({
           pack,
           image: image(size, g.imageEncoderWidth),
           audio: { sampleRate: g.sampleRate, samples },
-          faceBox: [0.28, 0.17, 0.72, 0.73],
-          faceKeypoints: points,
+          faceBox: FACE_BOX,
+          faceKeypoints: FACE_KEYPOINTS,
           identity: Float32Array.from({ length: g.identityDim ?? 1 }, (_, k) => (k === 0 ? 1 : 0)),
           prompt: 'A person is talking.',
           seed: 1,

@@ -6,10 +6,16 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeSection } from './decode';
 import { encodeSection } from './encode';
+import { fullRenderSection } from './full-render';
 import { renderSection } from './render';
 import type { BenchSection } from './section';
 
-const SECTIONS: readonly BenchSection[] = [encodeSection, decodeSection, renderSection];
+const SECTIONS: readonly BenchSection[] = [
+  encodeSection,
+  decodeSection,
+  renderSection,
+  fullRenderSection,
+];
 
 async function main(): Promise<void> {
   const wanted = (process.env['BENCH_SECTIONS'] ?? '').split(',').filter(Boolean);

@@ -45,9 +45,9 @@ import { TEXT_DIM, TEXT_TOKENS } from './text-encoder';
  *    clip, so separately rendered clips agree on the frames they share.
  * 5. Backward warp W_f(p) = R(p − d_f(p)), d_f = a_f·(0, J) + tx_f·(M, 0) + ty_f·(0, M)
  *    + θ_f·Mh·(−(y − py), x − px): one bilinear GridSample per (row, dt) over R, its output
- *    "image" laid out [F', s·s·h·w] (pixels in latent-block order), so that one transpose puts it
- *    in the latent layout. The grid is a single MatMul of the per-frame coefficients with the
- *    four fields plus the identity grid (coefficient 1).
+ *    "image" laid out [s·s, F'·h·w] (pixels in latent-block order), which is already the latent
+ *    layout. The grid is a single MatMul of the per-frame coefficients with the four fields plus
+ *    the identity grid (coefficient 1).
  *    Mouth interior: where the lips part, the warp samples the lip line; pixels whose source
  *    (x_src, y_src) lies within 0.03·fh of it, E = bump((y_src − my)/(0.03·fh))·
  *    bump((x_src − mx)/(0.22·fw)), are pulled toward a dark mouth colour by
@@ -73,6 +73,15 @@ import { TEXT_DIM, TEXT_TOKENS } from './text-encoder';
  *
  * Ignored inputs: context, image_tokens, identity (declared so the pipeline feeds them as for a
  * production pack).
+ *
+ * How the graph computes it (speed; `denoiser-v1.ts` keeps the earlier, plainer formulation and
+ * `denoiser-equivalence.spec.ts` checks both agree within float rounding): with audio_scale 0
+ * every displacement and the mouth darkening are 0, so T = R; the warp (steps 3–5) therefore runs
+ * only for the rows whose audio_scale is not 0 (GatherND of those rows: one of the three in the
+ * guidance batch), and v = q·(x + a·R + b·known + a·λ·(W' − R)) is formed for every row with the
+ * last term scattered (ScatterND, reduction add) onto the rows with audio. The mouth test E is an
+ * affine function of the grid, so it comes from two more MatMuls over rescaled fields rather than
+ * from slices of the grid.
  */
 export const DENOISER_AUDIO_WINDOW = 17;
 /** Reference pack frame rate (the release's 23 fps). */
@@ -163,14 +172,14 @@ export function windowWeights(
 }
 
 /** [Da − 1, 1] column: mean of the low bands minus mean of the high bands. */
-function toneVector(): Float32Array {
+export function toneVector(): Float32Array {
   const v = new Float32Array(AUDIO_FEATURES - 1);
   for (const j of LOW_BANDS) v[j] = 1 / LOW_BANDS.length;
   for (const j of HIGH_BANDS) v[j] = -1 / HIGH_BANDS.length;
   return v;
 }
 
-/** ONNX model `denoiser` (opset 17: GridSample-16). */
+/** ONNX model `denoiser` (opset 17: GridSample-16, ScatterND-16 with reduction). */
 export function buildDenoiser(options: DenoiserOptions = {}): Uint8Array {
   const s = REFERENCE_VAE.spatialStride;
   const t = REFERENCE_VAE.temporalStride;
@@ -190,28 +199,59 @@ export function buildDenoiser(options: DenoiserOptions = {}): Uint8Array {
   for (const spec of inputs) g.input(spec.name, 'float', spec.shape);
   const [out] = DENOISER_OUTPUTS as [TensorSpec];
   g.output(out.name, 'float', out.shape);
+  const declare = (v: Value, shape: readonly (number | string)[]): Value => {
+    g.valueInfo(v, 'float', shape);
+    return v;
+  };
 
   // ---- sizes ----
   const Fd = m.dim('latent', 2);
   const hd = m.dim('latent', 3);
   const wd = m.dim('latent', 4);
+  const hwd = m.g.op('Mul', [hd, wd]);
   const strideI = g.i64([s]);
   const Hd = m.g.op('Mul', [hd, strideI]);
   const Wd = m.g.op('Mul', [wd, strideI]);
   const Hf = m.cast(Hd, 'float'); // [1]
   const Wf = m.cast(Wd, 'float');
 
-  // ---- 1. reference image [B, 3, H, W] ----
-  const refBlock = m.slice('condition', [t + (t - 1) * block, 0], [t + C, 1], [1, 2]);
+  // ---- 7. per-(row, slot, frame) factors [B, t, F'] (header, steps 6 and 7) ----
+  // v = q·(x + a·T + b·known) with q = (1 − κ)/σ, c = 1 + κσ/(1 − κ), a = −c·(1 − m), b = −c·m;
+  // the mask m is taken per video frame (its mean over the frame).
+  const maskSlot = m.reduceMean(m.slice('condition', [0], [t], [1]), [3, 4], false); // [B, t, F']
+  const sigma = m.reshape(m.max(m.div('timestep', 1000), 1e-3), m.shape([-1, 1, 1]));
+  const unknown = m.sub(1, maskSlot);
+  const kappa = m.mul(unknown, RESIDUAL_KAPPA);
+  const q = m.div(m.sub(1, kappa), sigma);
+  const c = m.add(1, m.div(m.mul(kappa, sigma), m.sub(1, kappa)));
+  const a = m.unary('Neg', m.mul(c, unknown)); // [B, t, F']
+  const b = m.unary('Neg', m.mul(c, maskSlot));
+
+  // the reference: the newest block of condition latent frame 0
+  const refBlock = m.slice('condition', [t + (t - 1) * block, 0], [t + C, 1], [1, 2]); // [B, block, 1, h, w]
+
+  // ---- the rows with audio: R of them, ids [R, 1] ----
+  const ids = m.transpose(
+    g.op('NonZero', [g.op('Not', [g.op('Equal', ['audio_scale', m.c(0)])])]),
+    [1, 0],
+  );
+  const pick = (x: Value): Value => g.op('GatherND', [x, ids]);
+  // R as a dimension of `ids`, never 0 or −1 in a Reshape: onnxruntime's Reshape fusion would turn
+  // those into a (0, …, −1) shape, which fails when no row has audio (R = 0).
+  const RR = m.dim(ids, 0);
+  const RT = m.g.op('Mul', [RR, g.i64([t])]);
+
+  // ---- 1. reference image [R, 3, H, W] ----
+  const refBlockR = pick(refBlock);
   const ref = m.reshape(
-    m.transpose(m.reshape(refBlock, m.shape([-1, 3, s, s], hd, wd)), [0, 1, 4, 2, 5, 3]),
-    m.shape([-1, 3], Hd, Wd),
+    m.transpose(m.reshape(refBlockR, m.shape(RR, [3, s, s], hd, wd)), [0, 1, 4, 2, 5, 3]),
+    m.shape(RR, [3], Hd, Wd),
   );
 
-  // ---- 2. face geometry, per row [B, 1, 1] ----
-  const box = m.reshape('face_box', m.shape([-1, 4, 1]));
+  // ---- 2. face geometry, per row [R, 1, 1] ----
+  const box = m.reshape(pick('face_box'), m.shape(RR, [4, 1]));
   const boxAt = (i: number): Value => m.slice(box, [i], [i + 1], [1]);
-  const kp = m.reshape('face_keypoints', m.shape([-1, 12, 1]));
+  const kp = m.reshape(pick('face_keypoints'), m.shape(RR, [12, 1]));
   const kpAt = (i: number): Value => m.slice(kp, [i], [i + 1], [1]);
   const bx0 = m.mul(boxAt(0), Wf);
   const by0 = m.mul(boxAt(1), Hf);
@@ -236,63 +276,77 @@ export function buildDenoiser(options: DenoiserOptions = {}): Uint8Array {
   const xs = m.reshape(coords(Wd), m.shape([1, 1, -1]));
   const ys = m.reshape(coords(Hd), m.shape([1, -1, 1]));
 
-  // ---- 3. spatial fields [B, H, W] ----
-  const u = m.div(m.sub(ys, my), fh); // [B, H, 1]
+  // ---- 3. spatial fields [R, H, W] ----
+  const u = m.div(m.sub(ys, my), fh); // [R, H, 1]
   const below = m.smoothstep(m.div(m.add(u, 0.025), 0.05));
   const chin = m.clip(m.div(m.sub(by1, my), fh), 0.05, 0.5);
   const lower = m.mul(below, m.bump(m.div(m.unary('Relu', m.sub(u, chin)), 0.15)));
   const upper = m.prod(m.sub(1, below), m.bump(m.div(u, 0.08)), 0.15);
-  const jawX = m.bump(m.div(m.sub(xs, mx), m.mul(fw, 0.5))); // [B, 1, W]
-  const jaw = m.mul(jawX, m.sub(lower, upper)); // [B, H, W]
+  const jawX = m.bump(m.div(m.sub(xs, mx), m.mul(fw, 0.5))); // [R, 1, W]
+  const jaw = m.mul(jawX, m.sub(lower, upper)); // [R, H, W]
 
   const ex = m.div(m.sub(xs, cx), m.mul(fw, 0.75));
   const ey = m.div(m.sub(ys, m.sub(cy, m.mul(fh, 0.05))), m.mul(fh, 0.85));
   const rho = m.unary('Sqrt', m.add(m.mul(ex, ex), m.mul(ey, ey)));
-  const head = m.smoothstep(m.div(m.sub(1, rho), 0.4)); // [B, H, W]
+  const head = m.smoothstep(m.div(m.sub(1, rho), 0.4)); // [R, H, W]
   const bodyX = m.bump(m.div(m.sub(xs, cx), m.mul(fw, 1.8)));
   const bodyY = m.smoothstep(m.div(m.sub(ys, by1), m.mul(fh, 0.5)));
   const upperBody = m.prod(bodyX, bodyY, 0.4);
   const moving = m.add(head, m.mul(m.sub(1, head), upperBody));
   const pivotY = m.add(by1, m.mul(fh, 0.2));
 
-  // Fields in grid units (grid = identity − d·(2/W, 2/H)), as [B, 5, H, W, 2]: jaw (per px of
-  // drop), sway (per px), nod (per px), roll (per radian), identity grid.
+  // Fields in grid units (grid = identity − d·(2/W, 2/H)), x and y apart as [R, 5, H, W]: jaw
+  // (per px of drop), sway (per px), nod (per px), roll (per radian), identity grid.
   const gx = m.div(-2, Wf);
   const gy = m.div(-2, Hf);
   const zero = m.mul(jaw, 0);
-  const pair = (dx: Value, dy: Value): Value =>
-    m.concat([m.unsqueeze(dx, [1, 4]), m.unsqueeze(dy, [1, 4])], 4);
   const rollX = m.prod(m.sub(pivotY, ys), head, gx); // d_x = −(y − py)·θ
   const rollY = m.prod(m.sub(xs, cx), head, gy); // d_y = (x − px)·θ
   // the identity grid at pixel centres, (2·(i + 0.5)/W − 1, …), as a fifth "basis" field whose
   // coefficient is always 1: the MatMul below then yields the sampling grid in one step
   const identityX = m.add(zero, m.sub(m.div(m.mul(xs, 2), Wf), 1));
   const identityY = m.add(zero, m.sub(m.div(m.mul(ys, 2), Hf), 1));
-  const basis = m.concat(
-    [
-      pair(zero, m.mul(jaw, gy)),
-      pair(m.mul(moving, gx), zero),
-      pair(zero, m.mul(moving, gy)),
-      pair(rollX, rollY),
-      pair(identityX, identityY),
-    ],
-    1,
-  );
-  // space-to-depth like the latent: [B, 5, h, s, w, s, 2] → [B, 1, 5, s·s·h·w·2], pixel order
-  // (dy, dx, y, x) as in a latent block
-  const basisS2d = m.reshape(
-    m.transpose(m.reshape(basis, m.shape([0, 5], hd, [s], wd, [s, 2])), [0, 1, 3, 5, 2, 4, 6]),
-    m.shape([0, 1, 5, -1]),
-  );
+  const fields = (xs5: readonly Value[]): Value =>
+    m.concat(
+      xs5.map((x) => m.unsqueeze(x, [1])),
+      1,
+    );
+  const basisX = fields([zero, m.mul(moving, gx), zero, rollX, identityX]); // [R, 5, H, W]
+  const basisY = fields([m.mul(jaw, gy), zero, m.mul(moving, gy), rollY, identityY]);
+  // The mouth test (header, step 5) needs the source position in units of its support:
+  // z = (x_src − mx)/(0.22·fw) with x_src = (grid + 1)·W/2, affine in the grid, so it is the
+  // same MatMul over the basis scaled by α = (W/2)/(0.22·fw), plus β = (W/2 − mx)/(0.22·fw) on
+  // the identity field (its coefficient is 1).
+  const lastField = g.f32([0, 0, 0, 0, 1], [1, 5, 1, 1]);
+  const perRow4 = (x: Value): Value => m.reshape(x, m.shape(RR, [1, 1, 1]));
+  const affine = (basis: Value, size: Value, centre: Value, radius: Value): Value => {
+    const half = m.mul(size, 0.5);
+    return m.add(
+      m.mul(basis, perRow4(m.div(half, radius))),
+      m.mul(lastField, perRow4(m.div(m.sub(half, centre), radius))),
+    );
+  };
+  const mouthX = affine(basisX, Wf, mx, m.mul(fw, 0.22));
+  const lipLineY = affine(basisY, Hf, my, m.mul(fh, 0.03));
+  // Space-to-depth like the latent: [R, 5, h, s, w, s, n] → [R, 1, s², 5, h·w·n], so that the
+  // MatMul with the coefficients [R, t, 1, F', 5] gives [R, t, s², F', h·w·n]: video frame
+  // (slot, F') with its pixels in latent-block order, in the latent's own axis order.
+  const s2d = (basis: Value, n: number): Value =>
+    m.reshape(
+      m.transpose(m.reshape(basis, m.shape(RR, [5], hd, [s], wd, [s, n])), [0, 3, 5, 1, 2, 4, 6]),
+      m.shape(RR, [1, s * s, 5], m.g.op('Mul', [hwd, g.i64([n])])), // no −1: R may be 0
+    );
+  const gridBasis = m.concat([m.unsqueeze(basisX, [4]), m.unsqueeze(basisY, [4])], 4);
 
-  // ---- 4. per-frame coefficients [B, N, 5] ----
-  const mask = 'audio_mask';
-  const energy = m.mul(m.reshape(m.slice('audio', [0], [1], [3]), m.shape([0, 0, K])), mask);
-  const bands = m.slice('audio', [1], [AUDIO_FEATURES], [3]);
+  // ---- 4. per-frame coefficients [R, N, 5] ----
+  const audio = pick('audio');
+  const mask = pick('audio_mask');
+  const energy = m.mul(m.reshape(m.slice(audio, [0], [1], [3]), m.shape(RR, [0, K])), mask);
+  const bands = m.slice(audio, [1], [AUDIO_FEATURES], [3]);
   const tone = m.mul(
     m.reshape(
       m.matmul(bands, g.initializer('tone_vector', toneVector(), [AUDIO_FEATURES - 1, 1])),
-      m.shape([0, 0, K]),
+      m.shape(RR, [0, K]),
     ),
     mask,
   );
@@ -301,14 +355,15 @@ export function buildDenoiser(options: DenoiserOptions = {}): Uint8Array {
     t,
   ]);
   const slow = g.initializer('envelope_weights', windowWeights(6), [K, t]);
-  const perFrame = (x: Value): Value => m.reshape(x, m.shape([0, -1, 1])); // [B, F, t] → [B, N, 1]
+  const frames = m.g.op('Mul', [Fd, g.i64([t])]);
+  const perFrame = (x: Value): Value => m.reshape(x, m.shape(RR, frames, [1])); // [R, F, t] → [R, N, 1]
   const e = perFrame(m.matmul(energy, fast));
   const env = perFrame(m.matmul(energy, slow));
   const turn = m.mul(env, m.unary('Tanh', m.mul(perFrame(m.matmul(tone, slow)), 3)));
 
-  const motion = m.clip(m.reshape('motion', m.shape([-1, 2, 1])), 0, 1);
-  const scale = m.reshape('audio_scale', m.shape([-1, 1, 1]));
-  const expression = m.mul(m.slice(motion, [0], [1], [1]), scale); // [B, 1, 1]
+  const motion = m.clip(m.reshape(pick('motion'), m.shape(RR, [2, 1])), 0, 1);
+  const scale = m.reshape(pick('audio_scale'), m.shape(RR, [1, 1]));
+  const expression = m.mul(m.slice(motion, [0], [1], [1]), scale); // [R, 1, 1]
   const body = m.mul(m.slice(motion, [1], [2], [1]), scale);
   const coefficients = m.concat(
     [
@@ -319,146 +374,126 @@ export function buildDenoiser(options: DenoiserOptions = {}): Uint8Array {
       m.add(m.mul(e, 0), 1),
     ],
     2,
-  ); // [B, N, 5]: jaw, sway, nod, roll, identity
+  ); // [R, N, 5]: jaw, sway, nod, roll, identity
+  const perSlot = m.transpose(m.reshape(coefficients, m.shape(RR, Fd, [t, 5])), [0, 2, 1, 3]); // [R, t, F', 5]
+  const coeffs = m.unsqueeze(perSlot, [2]); // [R, t, 1, F', 5]
 
-  // ---- 5. warp ----
-  // One GridSample per (row, dt) over the reference. Its output "image" is [F', s·s·h·w]: row k
-  // holds video frame (k, dt) with its pixels in latent-block order (dy, dx, y, x). So
-  // [B·t, 3, F', s²·h·w] is the latent layout but for F' sitting before (dy, dx), which lets
-  // every per-frame factor below broadcast; one transpose at the end puts F' in its place.
-  // Symbolic shapes of the big intermediates (see GraphBuilder.valueInfo): without them
-  // onnxruntime cannot prove two buffers the same size and allocates afresh for every step.
-  const BT = 'batch_x_slots';
-  const P = 'block_pixels';
-  const GP = 'grid_values';
-  const declare = (v: Value, shape: readonly (number | string)[]): Value => {
-    g.valueInfo(v, 'float', shape);
-    return v;
-  };
-  const rowsTimesT = m.g.op('Mul', [m.dim('latent', 0), g.i64([t])]);
-  const pixels = m.g.op('Mul', [m.g.op('Mul', [hd, wd]), g.i64([s * s])]); // s²·h·w
-  const perSlot = declare(
-    m.transpose(m.reshape(coefficients, m.shape([0], Fd, [t, 5])), [0, 2, 1, 3]),
-    [B, t, F, 5],
-  );
-  const grid = m.matmul(perSlot, declare(basisS2d, [B, 1, 5, GP])); // [B, t, F', GP]
-  // Mouth interior (header, step 5): E from each output pixel's source position.
-  const perRow5 = (x: Value): Value =>
-    declare(m.reshape(x, m.shape([-1, 1, 1, 1, 1])), [B, 1, 1, 1, 1]);
-  const source = declare(m.reshape(grid, m.shape([0, t], Fd, pixels, [2])), [B, t, F, P, 2]);
-  const sourcePx = (axis: number, size: Value): Value =>
-    m.mul(m.add(m.slice(source, [axis], [axis + 1], [4]), 1), m.mul(size, 0.5)); // [B, t, F', P, 1]
-  const nearLipLine = m.bump(m.div(m.sub(sourcePx(1, Hf), perRow5(my)), perRow5(m.mul(fh, 0.03))));
-  const inMouth = m.bump(m.div(m.sub(sourcePx(0, Wf), perRow5(mx)), perRow5(m.mul(fw, 0.22))));
-  const jawDrop = declare(m.reshape(m.slice(perSlot, [0], [1], [3]), m.shape([0, t], Fd, [1, 1])), [
-    B,
-    t,
-    F,
-    1,
-    1,
-  ]); // px
-  const darkness = m.mul(m.clip(m.div(jawDrop, perRow5(m.mul(fh, 0.03))), 0, 1), 0.8);
-  const keepColour = declare(
+  // ---- 5. warp: one GridSample per (row, slot) over the reference ----
+  // Its output "image" [s², F'·h·w] per channel is the latent layout [R, t·3·s², F', h, w].
+  const BT = 'audio_rows_x_slots';
+  const R = 'audio_rows';
+  const FP = 'frame_pixels';
+  const grid = declare(
     m.reshape(
-      m.add(m.unary('Neg', m.mul(m.mul(nearLipLine, inMouth), darkness)), 1),
-      m.shape(rowsTimesT, [1], Fd, pixels),
+      m.matmul(coeffs, s2d(gridBasis, 2)),
+      m.shape(RT, [s * s], m.g.op('Mul', [Fd, hwd]), [2]),
     ),
-    [BT, 1, F, P],
+    [BT, s * s, FP, 2],
   );
-  // E first, so that the grid is freed as soon as GridSample is done: the data dependency
-  // (0 = 0·F' from E's shape) keeps onnxruntime from running GridSample earlier.
-  const afterE = m.g.op('Mul', [m.dim(keepColour, 2), g.i64([0])]);
   const refs = m.reshape(
-    g.op('Expand', [m.unsqueeze(ref, [1]), m.g.op('Add', [g.i64([1, t, 1, 1, 1]), afterE])]),
-    m.shape([-1, 3], Hd, Wd),
-  ); // [B·t, 3, H, W]
-  const warped = g.op(
-    'GridSample',
-    [refs, declare(m.reshape(grid, m.shape(rowsTimesT, Fd, pixels, [2])), [BT, F, P, 2])],
-    {
+    g.op('Expand', [m.unsqueeze(ref, [1]), g.i64([1, t, 1, 1, 1])]),
+    m.shape(RT, [3], Hd, Wd),
+  ); // [R·t, 3, H, W]
+  const warped = declare(
+    g.op('GridSample', [refs, grid], {
       mode: attr.string('bilinear'),
       padding_mode: attr.string('border'),
       align_corners: attr.int(0),
-    },
+    }),
+    [BT, 3, s * s, FP],
   );
-  declare(warped, [BT, 3, F, P]);
-
-  // ---- 6 + 7. target and velocity ----
-  // Opened warp W' = (W − dark)·(1 − E) + dark; target T = R + λ·(W' − R);
-  // x0 = (1 − m)·T + m·known;  v = (1 − κ)·(x − x0)/σ − κ·x0 = q·(x + a·T + b·known)
-  // with q = (1 − κ)/σ, c = 1 + κσ/(1 − κ), a = −c·(1 − m), b = −c·m.
-  // onnxruntime (measured) gives an Add/Mul/Sub result a buffer of its own, so each full-size
-  // step briefly holds its input and its output: the steps are folded to few, and ordered so
-  // that at most three full-size temporaries are alive at once.
-  // The mask m is taken per video frame (its mean over the frame).
-  const maskSlot = m.reduceMean(m.slice('condition', [0], [t], [1]), [3, 4], false); // [B, t, F']
-  const sigmaRow = m.max(m.div('timestep', 1000), 1e-3);
-  const sigma = m.reshape(sigmaRow, m.shape([-1, 1, 1]));
-  const unknown = m.sub(1, maskSlot);
-  const kappa = m.mul(unknown, RESIDUAL_KAPPA);
-  const q = m.div(m.sub(1, kappa), sigma);
-  const c = m.add(1, m.div(m.mul(kappa, sigma), m.sub(1, kappa)));
-  const perSlotFrame = (x: Value): Value =>
-    declare(m.reshape(x, m.shape(rowsTimesT, [1], Fd, [1])), [BT, 1, F, 1]);
-  const perChannel = (x: Value): Value =>
-    declare(
-      m.reshape(
-        g.op('Expand', [m.unsqueeze(x, [2]), m.shape([1, 1, block, 1])]),
-        m.shape([-1, C], Fd, [1, 1]),
-      ),
-      [B, C, F, 1, 1],
-    ); // [B, t, F'] → [B, C, F', 1, 1]
-  const refS2d = declare(
+  // Mouth interior: E = bump(z_y)·bump(z_x) at each pixel's source, k_f = 0.8·min(1, a_f/(0.03·fh));
+  // bump(z) = (1 − min(z², 1))² = relu(1 − z²)².
+  const support = (basis: Value): Value => {
+    const z = m.matmul(coeffs, s2d(basis, 1)); // [R, t, s², F', h·w]
+    return m.unary('Relu', m.sub(1, m.mul(z, z)));
+  };
+  const lips = m.mul(support(lipLineY), support(mouthX));
+  const darkness = m.mul(
+    m.clip(
+      m.div(m.slice(perSlot, [0], [1], [3]), m.reshape(m.mul(fh, 0.03), m.shape(RR, [1, 1, 1]))),
+      0,
+      1,
+    ),
+    0.8,
+  ); // [R, t, F', 1]
+  const keepColour = declare(
     m.reshape(
-      g.op('Expand', [
-        m.reshape(refBlock, m.shape([-1, 1, 3, 1], pixels)),
-        m.shape([1, t, 1, 1, 1]),
-      ]),
-      m.shape(rowsTimesT, [3, 1], pixels),
+      m.sub(1, m.mul(m.mul(lips, lips), m.unsqueeze(darkness, [2]))),
+      m.shape(RT, [1, s * s], m.g.op('Mul', [Fd, hwd])),
     ),
-    [BT, 3, 1, P],
+    [BT, 1, s * s, FP],
   );
-  // a·T = ((W − dark)·λ(1 − E) + λ·dark + (1 − λ)·R)·a: four full-size steps
+  // a·Δ = λ·a·((W − dark)·(1 − k·E) + dark − R), in the latent layout
   const interior = g.f32([...MOUTH_INTERIOR], [1, 3, 1, 1]);
-  const lambda = GUIDANCE_BLEND;
-  const scaledTarget = m.mul(
-    m.add(
-      m.mul(m.sub(warped, interior), m.mul(keepColour, lambda)),
-      m.add(m.mul(interior, lambda), m.mul(refS2d, 1 - lambda)),
-    ),
-    perSlotFrame(m.unary('Neg', m.mul(c, unknown))),
-  ); // a·T, [B·t, 3, F', P]
-  const targetTerm = declare(
-    m.transpose(
-      declare(m.reshape(scaledTarget, m.shape([-1, t, 3], Fd, [s * s], hd, wd)), [
-        B,
-        t,
-        3,
-        F,
-        s * s,
-        h,
-        w,
-      ]),
-      [0, 1, 2, 4, 3, 5, 6],
-    ),
-    [B, t, 3, s * s, F, h, w],
+  const opened = declare(
+    m.reshape(m.mul(m.sub(warped, interior), keepColour), m.shape(RR, [t, 3, s * s], Fd, hwd)),
+    [R, t, 3, s * s, F, 'latent_pixels'],
   );
-  // A data dependency on the target term (0 = 0·F' from its shape) makes the copy of the known
-  // latents wait for it, instead of holding memory through the warp.
-  const afterTarget = m.g.op('Mul', [m.dim(targetTerm, 4), g.i64([0])]);
-  const known = m.g.op('Slice', [
-    'condition',
-    m.g.op('Add', [g.i64([t]), afterTarget]),
-    m.g.op('Add', [g.i64([t + C]), afterTarget]),
-    g.i64([1]),
-  ]);
-  declare(known, [B, C, F, h, w]);
-  const knownTerm = m.mul(known, perChannel(m.unary('Neg', m.mul(c, maskSlot))));
-  const latentShape = m.shape([-1, C], Fd, hd, wd);
-  const bracket = m.add(
-    m.add(knownTerm, declare(m.reshape(targetTerm, latentShape), [B, C, F, h, w])),
-    'latent',
+  const darkMinusRef = m.sub(
+    m.reshape(interior, m.shape([1, 1, 3, 1, 1, 1])),
+    m.reshape(refBlockR, m.shape(RR, [1, 3, s * s, 1], hwd)),
+  ); // [R, 1, 3, s², 1, h·w]
+  const lambdaA = m.reshape(m.mul(pick(a), GUIDANCE_BLEND), m.shape(RR, [t, 1, 1], Fd, [1]));
+  const warpTerm = m.reshape(
+    m.mul(m.add(opened, darkMinusRef), lambdaA),
+    m.shape(RR, [C], Fd, hd, wd),
   );
-  g.node('Mul', [bracket, perChannel(q)], [out.name]);
+
+  // ---- every row: x + a·R + b·known ----
+  // T = R + Δ with Δ = λ·(W' − R) the warp's contribution; Δ = 0 for rows whose audio_scale is
+  // 0 (the guidance rows without audio), so the warp is computed only for the rows with audio
+  // (below) and a·Δ added to theirs before the final factor q.
+  // Memory: onnxruntime gives each Add/Mul result a buffer of its own (never in place) but
+  // reuses a dead buffer of the same declared shape. A chain x + a·R + b·known holds three
+  // values of its size at once, so it runs in two halves of the channels (slots 0–1, 2–3), the
+  // second after the first (data dependencies), and a Concat makes the output: at most half of
+  // the three plus the finished half, then the two halves plus the output, about 2 full-size
+  // buffers instead of 3 + the output. Factors are per channel [B, C/2, F', 1, 1], so that h·w
+  // is one broadcast span.
+  const parts = 2;
+  const slots = t / parts;
+  const width = slots * block; // channels per part
+  const part = (v: Value): Value => declare(v, [B, width, F, h, w]);
+  // 0 = 0·(a dimension of v): a data dependency on v that changes nothing
+  const after = (v: Value): Value => m.g.op('Mul', [m.dim(v, 0), g.i64([0])]);
+  const refChannels = m.reshape(
+    g.op('Expand', [m.unsqueeze(refBlock, [1]), m.shape([1, slots, 1, 1, 1, 1])]),
+    m.shape([-1, width, 1], hd, wd),
+  ); // [B, C/2, 1, h, w]: the reference in each slot of a part
+  const outputs: Value[] = [];
+  // the first part waits for the warp term, so that the warp's temporaries are gone by then
+  let previous: Value = warpTerm;
+  for (let j = 0; j < parts; j++) {
+    const perChannel = (x: Value): Value =>
+      m.reshape(
+        g.op('Expand', [
+          m.unsqueeze(m.slice(x, [j * slots], [(j + 1) * slots], [1]), [2]),
+          m.shape([1, 1, block, 1]),
+        ]),
+        m.shape([-1, width], Fd, [1, 1]),
+      ); // [B, t, F'] → this part's [B, C/2, F', 1, 1]
+    const wait = after(previous);
+    const channels = (x: Value, from: number): Value =>
+      part(
+        m.g.op('Slice', [
+          x,
+          m.g.op('Add', [g.i64([from + j * width]), wait]),
+          m.g.op('Add', [g.i64([from + (j + 1) * width]), wait]),
+          g.i64([1]),
+        ]),
+      );
+    const withRef = part(m.add(part(m.mul(refChannels, perChannel(a))), channels('latent', 0)));
+    const bracket = part(m.add(withRef, part(m.mul(channels('condition', t), perChannel(b)))));
+    // ---- velocity: q·(x + a·T + b·known), a·Δ added on the rows with audio ----
+    const target = part(
+      g.op('ScatterND', [bracket, ids, m.slice(warpTerm, [j * width], [(j + 1) * width], [1])], {
+        reduction: attr.string('add'),
+      }),
+    );
+    previous = part(m.mul(target, perChannel(q)));
+    outputs.push(previous);
+  }
+  g.node('Concat', outputs, [out.name], { axis: attr.int(1) });
   return g.toBytes();
 }
