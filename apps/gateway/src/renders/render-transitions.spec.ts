@@ -303,6 +303,54 @@ describe('worker events → render changes', () => {
     }
   });
 
+  it('never shows partners the worker’s own words for our failures; input failures keep theirs', () => {
+    const r = apply(row(), started('run-aaaa1', '2026-11-25T10:00:01Z'));
+    const leak = "ENOENT: no such file or directory, open '/srv/likeness/tmp/render-worker/x.wav'";
+    const failed = (
+      code: 'INTERNAL' | 'INFRASTRUCTURE',
+      willRetry: boolean,
+    ): RenderWorkerEvent => ({
+      ...base,
+      type: 'render.failed',
+      run: 'run-aaaa1',
+      seq: 1,
+      at: '2026-11-25T10:00:02Z',
+      error: { code, message: leak, field: 'audioAssetId', retryable: willRetry, ourFault: true },
+      willRetry,
+    });
+    for (const [code, willRetry] of [
+      ['INTERNAL', false],
+      ['INFRASTRUCTURE', true],
+    ] as const) {
+      const error = decideWorkerEvent(r, failed(code, willRetry))?.patch.error as {
+        message: string;
+        field?: string;
+      };
+      expect(error.message).not.toContain('ENOENT');
+      expect(error.message).toContain(r.id);
+      expect(error.field).toBeUndefined();
+    }
+    const input: RenderWorkerEvent = {
+      ...base,
+      type: 'render.failed',
+      run: 'run-aaaa1',
+      seq: 1,
+      at: '2026-11-25T10:00:02Z',
+      willRetry: false,
+      error: {
+        code: 'BAD_INPUT',
+        message: 'audio: no audio stream',
+        field: 'audioAssetId',
+        retryable: false,
+        ourFault: false,
+      },
+    };
+    expect(decideWorkerEvent(r, input)?.patch.error).toMatchObject({
+      message: 'audio: no audio stream',
+      field: 'audioAssetId',
+    });
+  });
+
   it('charges nothing for failures and cancellations', () => {
     const r = apply(row(), started('run-aaaa1', '2026-11-25T10:00:01Z'));
     const failed: RenderWorkerEvent = {

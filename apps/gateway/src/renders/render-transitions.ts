@@ -236,19 +236,16 @@ export function decideWorkerEvent(
         usage: { quantity: charge.billedSeconds, unit: USAGE_UNIT },
       };
     }
-    case 'render.failed':
+    case 'render.failed': {
+      const error = publicWorkerError(event.error, current.id);
       if (event.willRetry) {
         return {
           eventType: 'render.retrying',
-          patch: {
-            ...run,
-            status: 'QUEUED',
-            progress: null,
-            error: { ...event.error, willRetry: true },
-          },
+          patch: { ...run, status: 'QUEUED', progress: null, error: { ...error, willRetry: true } },
         };
       }
-      return fail(current, run, now, event.error);
+      return fail(current, run, now, error);
+    }
     case 'render.canceled':
       return cancelNow(current, now, run);
     case 'render.requeued':
@@ -259,6 +256,30 @@ export function decideWorkerEvent(
         patch: { ...run, status: 'QUEUED', progress: null },
       };
   }
+}
+
+/** Worker failure codes whose message is the worker's own (a path, a runtime's words). */
+const INTERNAL_WORKER_CODES = new Set(['INTERNAL', 'INFRASTRUCTURE']);
+
+/**
+ * What partners see of a worker's failure (`Render.error`, webhooks): input problems keep the
+ * worker's message, which is written for them and names the field; our own failures
+ * (INFRASTRUCTURE, INTERNAL) get a fixed message with the render id to quote, never the worker's
+ * text, which can hold paths, hosts or runtime internals (it is logged by RenderWorkerEvents).
+ */
+export function publicWorkerError<E extends { code: string; message: string; field?: string }>(
+  error: E,
+  renderId: string,
+): E {
+  if (!INTERNAL_WORKER_CODES.has(error.code)) return error;
+  const { field: _field, ...rest } = error;
+  return {
+    ...rest,
+    message:
+      error.code === 'INFRASTRUCTURE'
+        ? `The render hit a problem on our side and is retried; quote render ${renderId} to support if it persists.`
+        : `The render failed on our side and costs nothing; quote render ${renderId} to support.`,
+  } as E;
 }
 
 function fail(

@@ -1,4 +1,4 @@
-import { Injectable, type OnModuleInit } from '@nestjs/common';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { WorkerEventsService } from '../workers';
 import { RenderCancelSignals } from './render-cancel.signal';
 import { RenderChanges } from './render-changes';
@@ -23,6 +23,8 @@ const RENDER_EVENT_TYPES = [
  */
 @Injectable()
 export class RenderWorkerEvents implements OnModuleInit {
+  private readonly logger = new Logger('Renders');
+
   constructor(
     private readonly events: WorkerEventsService,
     private readonly changes: RenderChanges,
@@ -36,6 +38,13 @@ export class RenderWorkerEvents implements OnModuleInit {
   }
 
   async handle(event: RenderWorkerEvent): Promise<void> {
+    if (event.type === 'render.failed' && event.error.ourFault) {
+      // The worker's own words stay in our logs; partners get publicWorkerError's message.
+      this.logger.warn(
+        `render ${event.renderId} failed on worker ${event.workerId} (attempt ${event.attempt}, ` +
+          `${event.error.code}${event.willRetry ? ', will retry' : ''}): ${event.error.message}`,
+      );
+    }
     const render = await this.changes.apply(event.tenantId, event.renderId, (current) =>
       decideWorkerEvent(current, event),
     );
