@@ -719,7 +719,7 @@ async function main(): Promise<void> {
         })(),
       );
       print(
-        `  every render finished in the gateway ${((wallMs() - t0) / 1000).toFixed(1)} s after the last start (worker events applied one at a time); load average ${load()}`,
+        `  every render finished in the gateway ${((wallMs() - t0) / 1000).toFixed(1)} s after the last start (until its worker events were applied); load average ${load()}`,
       );
     }
 

@@ -55,9 +55,10 @@ beforeAll(async () => {
   owner = new Client({ connectionString: process.env['DATABASE_URL'] });
   await owner.connect();
   for (let i = 0; i < 2; i++) {
-    // Replica 0 handles the worker events (in stream order, so each test knows exactly which
-    // events are recorded); replica 1 serves subscribers and requests. Handling by several
-    // replicas at once is covered by render-transitions.spec.ts (order-tolerant decisions).
+    // Replica 0 handles the worker events (in stream order per render, so each test knows
+    // exactly which events are recorded); replica 1 serves subscribers and requests. Handling
+    // by several replicas at once is covered by render-transitions.spec.ts (order-tolerant
+    // decisions).
     const app = await createGateway(
       i === 0 ? config : loadConfig({ ...env, WORKER_EVENTS_CONSUME: 'false' }),
     );

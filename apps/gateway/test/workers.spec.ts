@@ -1,7 +1,12 @@
 import { WorkerEventOf } from '@likeness/contracts';
 import { Redis } from 'ioredis';
 import { loadConfig, type AppConfig } from '../src/config/config';
-import { MAX_DELIVERIES, WorkerEventsService } from '../src/workers';
+import {
+  MAX_DELIVERIES,
+  WORKER_EVENTS_CONCURRENCY,
+  WORKER_EVENTS_GROUP,
+  WorkerEventsService,
+} from '../src/workers';
 import { startFakeWorker, type FakeWorker } from './support/fake-worker';
 import {
   GQL_JSON,
@@ -15,14 +20,18 @@ import {
 
 const tenantId = '7d7c2a4e-9f57-4d5e-8d0c-1b6d3c2f9a10';
 const renderId = '0b1e8f3a-2c4d-4e5f-8a9b-0c1d2e3f4a5b';
+const otherRenderId = '5f2d9c1e-7a3b-4c8d-9e0f-1a2b3c4d5e6f';
 
 type Progress = WorkerEventOf<'render.progress'>;
 
-function progress(step: number): Omit<Progress, 'v' | 'run' | 'seq' | 'at' | 'workerId'> {
+function progress(
+  step: number,
+  render = renderId,
+): Omit<Progress, 'v' | 'run' | 'seq' | 'at' | 'workerId'> {
   return {
     type: 'render.progress',
     tenantId,
-    renderId,
+    renderId: render,
     attempt: 1,
     phase: 'denoising',
     clip: 0,
@@ -80,6 +89,141 @@ describe('worker events consumer (real Redis)', () => {
       [2, 1, 1],
       [3, 2, 1],
     ]);
+  });
+
+  it("keeps one render's events in order while another render's events go past a slow one", async () => {
+    const service = consumer(10_000);
+    const log: string[] = [];
+    let releaseSlow: () => void = () => undefined;
+    const slowReleased = new Promise<void>((resolve) => (releaseSlow = resolve));
+    service.on('render.progress', async (event) => {
+      const name = `${event.renderId === renderId ? 'a' : 'b'}${event.step}`;
+      log.push(`start ${name}`);
+      if (name === 'a1') {
+        // Blocks render a until render b's events are all done (or gives up: then b waited).
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([slowReleased, new Promise((r) => (timer = setTimeout(r, 5000)))]);
+        clearTimeout(timer);
+      }
+      log.push(`end ${name}`);
+      if (name === 'b3') releaseSlow();
+    });
+    const a = worker.startRun();
+    const b = worker.startRun();
+    await a.emit(progress(1, renderId));
+    await a.emit(progress(2, renderId));
+    await b.emit(progress(1, otherRenderId));
+    await b.emit(progress(2, otherRenderId));
+    await b.emit(progress(3, otherRenderId));
+    service.onApplicationBootstrap();
+    await service.drain();
+
+    // Render b's events were all handled while a1 was blocked, in their order.
+    const endA1 = log.indexOf('end a1');
+    expect(log.indexOf('start a1')).toBeLessThan(log.indexOf('start b1'));
+    expect(log.indexOf('end b3')).toBeLessThan(endA1);
+    expect(log.filter((l) => l.includes(' b'))).toEqual([
+      'start b1',
+      'end b1',
+      'start b2',
+      'end b2',
+      'start b3',
+      'end b3',
+    ]);
+    // Render a's second event waited for its first.
+    expect(log.indexOf('start a2')).toBeGreaterThan(endA1);
+  });
+
+  it(`handles at most ${WORKER_EVENTS_CONCURRENCY} events at once, one per render`, async () => {
+    const service = consumer(10_000);
+    let active = 0;
+    let most = 0;
+    const handled: string[] = [];
+    service.on('render.progress', async (event) => {
+      active++;
+      most = Math.max(most, active);
+      await new Promise((r) => setTimeout(r, 30));
+      handled.push(event.renderId);
+      active--;
+    });
+    const renders = Array.from(
+      { length: 20 },
+      (_, i) => `9a8b7c6d-0000-4000-8000-${String(i).padStart(12, '0')}`,
+    );
+    for (const render of renders) await worker.startRun().emit(progress(1, render));
+    service.onApplicationBootstrap();
+    await service.drain();
+    expect(handled.sort()).toEqual([...renders].sort());
+    expect(most).toBe(WORKER_EVENTS_CONCURRENCY);
+  });
+
+  it("leaves a failed event pending and claimable while other renders' events are acknowledged", async () => {
+    const service = consumer(60_000); // never claims it back itself during the test
+    const seen: string[] = [];
+    service.on('render.progress', async (event) => {
+      seen.push(`${event.renderId === renderId ? 'a' : 'b'}${event.step}`);
+      if (event.renderId === renderId) throw new Error('database unavailable');
+    });
+    service.onApplicationBootstrap();
+    const failedId = await worker.startRun().emit(progress(1, renderId));
+    const b = worker.startRun();
+    for (let step = 1; step <= 3; step++) await b.emit(progress(step, otherRenderId));
+    const key = `${config.redisPrefix}:worker-events`;
+    while (seen.length < 4) await new Promise((r) => setTimeout(r, 10));
+    for (;;) {
+      const [count] = (await redis.xpending(key, WORKER_EVENTS_GROUP)) as [number];
+      if (count === 1) break; // b1..b3 acknowledged, a1 not
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const pending = (await redis.xpending(key, WORKER_EVENTS_GROUP, '-', '+', 10)) as [
+      string,
+      string,
+      number,
+      number,
+    ][];
+    expect(pending.map(([id, owner, , count]) => [id, owner, count])).toEqual([
+      [failedId, service.consumerName, 1],
+    ]);
+
+    const other = consumer(150);
+    const retried: [string, number][] = [];
+    other.on('render.progress', async (event, delivery) => {
+      retried.push([event.renderId, delivery.deliveries]);
+    });
+    other.onApplicationBootstrap();
+    await other.drain();
+    expect(retried).toEqual([[renderId, 2]]);
+    expect(seen.sort()).toEqual(['a1', 'b1', 'b2', 'b3']);
+  });
+
+  it('on shutdown finishes the running handler and leaves queued entries pending', async () => {
+    const service = consumer(60_000);
+    const seen: number[] = [];
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    service.on('render.progress', async (event) => {
+      seen.push(event.step);
+      if (event.step === 1) await released;
+    });
+    const run = worker.startRun();
+    const firstId = await run.emit(progress(1));
+    const secondId = await run.emit(progress(2));
+    service.onApplicationBootstrap();
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 10));
+    const stopping = service.onApplicationShutdown();
+    release();
+    await stopping;
+    expect(seen).toEqual([1]);
+    const pending = (await redis.xpending(
+      `${config.redisPrefix}:worker-events`,
+      WORKER_EVENTS_GROUP,
+      '-',
+      '+',
+      10,
+    )) as [string][];
+    // The first was acknowledged after its handler resolved; the second was never started.
+    expect(pending.map(([id]) => id)).toEqual([secondId]);
+    expect(firstId).not.toBe(secondId);
   });
 
   it('retries a failing handler after the claim interval and acknowledges once it succeeds', async () => {

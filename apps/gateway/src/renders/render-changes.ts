@@ -28,8 +28,8 @@ export class DispatchTrigger {
  * Writes one change of a render the one way every change is written: under the render's row
  * lock (RenderRepository.change), with its RenderEvent row and, in the same transaction, the
  * webhook outbox rows (render.succeeded / failed / canceled, render.updated on status changes);
- * after the commit it enqueues the webhooks, publishes the event to subscribers on every
- * replica and, when a slot was freed, asks the admitter for a pass.
+ * after the commit it asks the admitter for a pass when a slot was freed or a render queued,
+ * then enqueues the webhooks and publishes the event to subscribers on every replica.
  */
 @Injectable()
 export class RenderChanges {
@@ -70,8 +70,7 @@ export class RenderChanges {
     emission: WebhookEmission | null,
   ): Promise<void> {
     if (isFinished(render.status)) this.metrics.finished(render);
-    if (emission) await emission.enqueue();
-    await this.realtime.publish(event);
+    // First: the admission pass (a freed slot, a queued render) need not wait for Redis.
     if (
       isFinished(render.status) ||
       event.type === 'render.requeued' ||
@@ -79,6 +78,8 @@ export class RenderChanges {
     ) {
       this.trigger.kick();
     }
+    if (emission) await emission.enqueue();
+    await this.realtime.publish(event);
     this.logger.debug?.(`render ${render.id}: ${event.type} (#${event.sequence})`);
   }
 }

@@ -272,7 +272,8 @@ export function publicWorkerError<E extends { code: string; message: string; fie
   renderId: string,
 ): E {
   if (!INTERNAL_WORKER_CODES.has(error.code)) return error;
-  const { field: _field, ...rest } = error;
+  const rest: E = { ...error };
+  delete rest.field;
   return {
     ...rest,
     message:

@@ -24,8 +24,8 @@ export interface RenderEventMessage {
 export const renderTopic = (renderId: string): string => `render:${renderId}`;
 export const tenantRendersTopic = (tenantId: string): string => `renders:${tenantId}`;
 
-/** How often a renderUpdated stream looks for events whose publication was lost. */
-const POLL_MS = 10_000;
+/** How often a render's subscribers look for events whose publication was lost. */
+export const RENDER_POLL_MS = 10_000;
 const REPLAY_PAGE = 1000;
 const FINAL_TYPES = new Set(['render.succeeded', 'render.failed', 'render.canceled']);
 
@@ -47,10 +47,21 @@ function messageOf(event: RenderEventRow): RenderEventMessage {
  * any gap between the last sequence it delivered and a live one from the rows too — so events
  * arrive in sequence order without gaps or duplicates, even when two replicas publish
  * consecutive events of one render in the opposite order, or a publication is lost.
+ *
+ * Per replica, not per subscriber: a render's `renderUpdated` subscribers share one poll for
+ * lost events (one query per RENDER_POLL_MS, from the lowest sequence any of them delivered),
+ * and a published message is converted to its GraphQL node once (the parsed message is shared
+ * by every listener of its topic). Each stream still takes only its own tenant's events.
  */
 @Injectable()
 export class RenderRealtime {
   private readonly logger = new Logger(RenderRealtime.name);
+  /** Nodes of messages being delivered, by message object (live ones are shared). */
+  private readonly nodes = new WeakMap<RenderEventMessage, Promise<RenderEvent | null>>();
+  /** The shared poll of each render with subscribers on this replica, by `tenant:render`. */
+  private readonly polls = new Map<string, RenderPoll>();
+  /** How often each render's shared poll runs (tests shorten it). */
+  pollMs = RENDER_POLL_MS;
 
   constructor(
     private readonly bus: EventBus,
@@ -82,8 +93,9 @@ export class RenderRealtime {
     afterSequence: number | null,
   ): Promise<AsyncIterableIterator<RenderEvent>> {
     const stream = new OrderedRenderStream(
+      tenantId,
       (renderId, after) => this.rows(tenantId, renderId, after),
-      (message) => this.toNode(message),
+      (message) => this.node(message),
       true,
     );
     await stream.start(this.bus, renderTopic(renderId), {
@@ -95,19 +107,78 @@ export class RenderRealtime {
         return last ? [messageOf(last)] : [];
       },
     });
-    stream.pollEvery(POLL_MS, renderId);
+    this.watch(tenantId, renderId, stream);
     return stream;
   }
 
   /** Every event of the tenant's renders from now on, in order per render. */
   async tenantEvents(tenantId: string): Promise<AsyncIterableIterator<RenderEvent>> {
     const stream = new OrderedRenderStream(
+      tenantId,
       (renderId, after) => this.rows(tenantId, renderId, after),
-      (message) => this.toNode(message),
+      (message) => this.node(message),
       false,
     );
     await stream.start(this.bus, tenantRendersTopic(tenantId));
     return stream;
+  }
+
+  /** Adds a stream to its render's shared poll (started by the first, stopped by the last). */
+  private watch(tenantId: string, renderId: string, stream: OrderedRenderStream): void {
+    const key = `${tenantId}:${renderId}`;
+    let poll = this.polls.get(key);
+    if (!poll) {
+      const created: RenderPoll = { streams: new Set(), running: false, timer: undefined };
+      created.timer = setInterval(
+        () => void this.pollOnce(tenantId, renderId, created),
+        this.pollMs,
+      );
+      created.timer.unref();
+      this.polls.set(key, created);
+      poll = created;
+    }
+    const shared = poll;
+    shared.streams.add(stream);
+    stream.onStop(() => {
+      shared.streams.delete(stream);
+      if (shared.streams.size === 0 && this.polls.get(key) === shared) {
+        clearInterval(shared.timer);
+        this.polls.delete(key);
+      }
+    });
+  }
+
+  /**
+   * One query for all of a render's subscribers: the rows after the lowest sequence any of them
+   * delivered; each stream takes those after its own. A failed query is retried next time.
+   */
+  private async pollOnce(tenantId: string, renderId: string, poll: RenderPoll): Promise<void> {
+    if (poll.running) return;
+    let after: number | undefined;
+    for (const stream of poll.streams) {
+      const last = stream.lastDelivered(renderId);
+      if (last !== undefined && (after === undefined || last < after)) after = last;
+    }
+    if (after === undefined) return; // all still replaying
+    poll.running = true;
+    try {
+      const missed = await this.rows(tenantId, renderId, after);
+      if (missed.length === 0) return;
+      for (const stream of poll.streams) stream.offer(missed);
+    } catch (error) {
+      this.logger.warn(`could not poll the events of render ${renderId}: ${String(error)}`);
+    } finally {
+      poll.running = false;
+    }
+  }
+
+  private node(message: RenderEventMessage): Promise<RenderEvent | null> {
+    let node = this.nodes.get(message);
+    if (!node) {
+      node = this.toNode(message);
+      this.nodes.set(message, node);
+    }
+    return node;
   }
 
   private async rows(
@@ -140,6 +211,12 @@ export class RenderRealtime {
 
 type Fetch = (renderId: string, after: number) => Promise<RenderEventMessage[]>;
 
+interface RenderPoll {
+  readonly streams: Set<OrderedRenderStream>;
+  running: boolean;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
  * An async iterator of RenderEvents in sequence order per render. Live messages and replays
  * are processed one at a time (a promise chain), so the order in which they arrive cannot
@@ -151,11 +228,13 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
   private readonly last = new Map<string, number>();
   private chain: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly stopListeners: (() => void)[] = [];
   private ended = false;
   private failure: unknown;
 
   constructor(
+    /** Messages of any other tenant are dropped (never delivered, never converted). */
+    private readonly tenantId: string,
     private readonly fetch: Fetch,
     private readonly toNode: (message: RenderEventMessage) => Promise<RenderEvent | null>,
     private readonly endAfterFinal: boolean,
@@ -193,16 +272,27 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
     }
   }
 
-  /** Looks for events whose publication was lost (a final event would otherwise never come). */
-  pollEvery(ms: number, renderId: string): void {
-    this.timer = setInterval(() => {
-      this.enqueue(async () => {
-        const after = this.last.get(renderId);
-        if (after === undefined) return;
-        for (const message of await this.fetch(renderId, after)) await this.deliver(message);
-      });
-    }, ms);
-    this.timer.unref();
+  /** The last sequence delivered of a render; undefined while its replay is still running. */
+  lastDelivered(renderId: string): number | undefined {
+    return this.last.get(renderId);
+  }
+
+  /**
+   * Rows found by a poll (events whose publication was lost: a final event would otherwise
+   * never come), in sequence order, taken like live messages: those already delivered are
+   * skipped, and a gap before them (the poll started after another subscriber's last sequence)
+   * is filled from this stream's own rows.
+   */
+  offer(messages: readonly RenderEventMessage[]): void {
+    this.enqueue(async () => {
+      for (const message of messages) await this.onLive(message);
+    });
+  }
+
+  /** Calls `listener` once the stream stopped (at once if it already has). */
+  onStop(listener: () => void): void {
+    if (this.ended) listener();
+    else this.stopListeners.push(listener);
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -217,6 +307,7 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
   }
 
   private async onLive(message: RenderEventMessage): Promise<void> {
+    if (message.tenantId !== this.tenantId) return;
     const last = this.last.get(message.renderId);
     if (last !== undefined) {
       if (message.sequence <= last) return; // already delivered (replay, or published twice)
@@ -232,7 +323,8 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
 
   private async deliver(message: RenderEventMessage): Promise<void> {
     const last = this.last.get(message.renderId);
-    if (this.ended || (last !== undefined && message.sequence <= last)) return;
+    if (this.ended || message.tenantId !== this.tenantId) return;
+    if (last !== undefined && message.sequence <= last) return;
     this.last.set(message.renderId, message.sequence);
     const node = await this.toNode(message);
     if (node) this.push(node);
@@ -263,7 +355,7 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
   private stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    if (this.timer) clearInterval(this.timer);
+    for (const listener of this.stopListeners.splice(0)) listener();
   }
 
   next(): Promise<IteratorResult<RenderEvent>> {

@@ -3,6 +3,7 @@ export {
   WorkerEventsService,
   WORKER_EVENTS_GROUP,
   MAX_DELIVERIES,
+  WORKER_EVENTS_CONCURRENCY,
   groupState,
   type WorkerEventHandler,
   type WorkerEventDelivery,

@@ -21,8 +21,16 @@ import { APP_CONFIG, type AppConfig } from '../config/config';
 export const WORKER_EVENTS_GROUP = 'gateway';
 /** After this many failed deliveries an event goes to the dead-letter stream. */
 export const MAX_DELIVERIES = 10;
-/** How long shutdown waits for the event being handled. */
+/** How long shutdown waits for the events being handled. */
 const SHUTDOWN_WAIT_MS = 5000;
+/** Handlers running at once on one replica, each for a different subject (render, avatar). */
+export const WORKER_EVENTS_CONCURRENCY = 8;
+/**
+ * Entries one replica holds (read or claimed, not yet finished) at most: beyond that it stops
+ * reading and they stay in the stream for other replicas. Small, so no held entry waits long
+ * enough to look abandoned.
+ */
+const MAX_HELD = 32;
 
 export interface WorkerEventDelivery {
   /** The stream entry id (`<ms>-<n>`), unique per append. */
@@ -47,7 +55,9 @@ type StreamEntry = [id: string, fields: string[]];
  *
  * Handlers must therefore be idempotent (`workerEventKey` identifies an event) and must not
  * assume order across replicas: two events of one render can be handled concurrently by two
- * replicas. Within one replica, entries are handled one at a time in stream order.
+ * replicas. Within one replica, the entries of one subject (a render, an avatar) are handled one
+ * at a time in stream order (a promise chain per subject), and those of different subjects
+ * concurrently, WORKER_EVENTS_CONCURRENCY at most, so a slow event delays only its own subject.
  */
 @Injectable()
 export class WorkerEventsService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -56,8 +66,17 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
   private readonly key: string;
   private readonly deadKey: string;
   readonly consumerName = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  /** Only the blocking XREADGROUP: every other command goes on `commands`, never behind it. */
   private connection: Redis | undefined;
+  private commands: Redis | undefined;
   private loop: Promise<void> | undefined;
+  /** Stream ids read or claimed and not finished yet (never claimed again meanwhile). */
+  private readonly held = new Set<string>();
+  /** The last entry queued per subject: the next one of that subject runs after it. */
+  private readonly chains = new Map<string, Promise<void>>();
+  private running = 0;
+  private readonly slotWaiters: (() => void)[] = [];
+  private readonly settleWaiters: (() => void)[] = [];
   private stopped = false;
   private lastTrim = 0;
 
@@ -77,21 +96,25 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
     if (!this.config.workerEvents.consume) return;
     // No offline queue: while Redis is unreachable commands fail at once and the loop retries,
     // instead of piling up (and never settling after a disconnect at shutdown).
-    this.connection = new Redis(this.config.redisUrl, {
-      maxRetriesPerRequest: null,
-      enableOfflineQueue: false,
-    });
-    this.connection.on('error', (error: Error) =>
-      this.warnThrottled(`connection: ${error.message}`),
-    );
-    this.loop = this.run(this.connection);
+    const connect = (): Redis => {
+      const redis = new Redis(this.config.redisUrl, {
+        maxRetriesPerRequest: null,
+        enableOfflineQueue: false,
+      });
+      redis.on('error', (error: Error) => this.warnThrottled(`connection: ${error.message}`));
+      return redis;
+    };
+    this.connection = connect();
+    this.commands = connect();
+    this.loop = this.run(this.connection, this.commands);
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    // Interrupts a blocking XREADGROUP; the entry being handled finishes first (the loop awaits
-    // it). A command queued while Redis is unreachable never settles after disconnect(), so the
-    // wait is bounded: an event left unacknowledged is simply delivered again later.
+    // Interrupts a blocking XREADGROUP; the entries being handled finish first (the loop awaits
+    // them, then they are acknowledged on `commands`); held ones not started yet stay pending. A command queued while Redis is
+    // unreachable never settles after disconnect(), so the wait is bounded: an event left
+    // unacknowledged is simply delivered again later.
     this.connection?.disconnect();
     if (this.loop !== undefined) {
       let timer: NodeJS.Timeout | undefined;
@@ -101,6 +124,7 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
       ]);
       clearTimeout(timer);
     }
+    this.commands?.disconnect();
   }
 
   private lastWarning = { text: '', at: 0 };
@@ -134,12 +158,16 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
     }
   }
 
-  private async run(redis: Redis): Promise<void> {
+  private async run(reader: Redis, redis: Redis): Promise<void> {
     let nextClaim = 0;
     const claimEvery = Math.max(50, Math.floor(this.config.workerEvents.claimIdleMs / 2));
     const blockMs = Math.min(1000, claimEvery);
     let groupReady = false;
     while (!this.stopped) {
+      if (reader.status !== 'ready' || redis.status !== 'ready') {
+        await sleep(50); // connecting, or reconnecting: commands would fail at once
+        continue;
+      }
       try {
         if (!groupReady) {
           await this.ensureGroup(redis);
@@ -149,13 +177,17 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
           await this.claimStale(redis);
           nextClaim = Date.now() + claimEvery;
         }
-        const reply = (await redis.xreadgroup(
+        const room = MAX_HELD - this.held.size;
+        if (room <= 0) {
+          await this.someSettled(blockMs);
+          continue;
+        }
+        const reply = (await reader.xreadgroup(
           'GROUP',
           WORKER_EVENTS_GROUP,
           this.consumerName,
-          // Small batches: an entry waits for those before it, and must not look abandoned.
           'COUNT',
-          20,
+          Math.min(20, room),
           'BLOCK',
           blockMs,
           'STREAMS',
@@ -163,7 +195,7 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
           '>',
         )) as [string, StreamEntry[]][] | null;
         for (const [, entries] of reply ?? []) {
-          for (const entry of entries) await this.handle(redis, entry, 1);
+          for (const entry of entries) this.dispatch(redis, entry, 1);
         }
         await this.trimMaybe(redis);
       } catch (error) {
@@ -175,6 +207,57 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
         await sleep(200);
       }
     }
+    while (this.chains.size > 0) await Promise.allSettled([...this.chains.values()]);
+  }
+
+  /**
+   * Queues an entry behind the earlier entries of its subject; it runs once those finished and
+   * one of the WORKER_EVENTS_CONCURRENCY slots is free.
+   */
+  private dispatch(redis: Redis, entry: StreamEntry, deliveries: number): void {
+    const [streamId, fields] = entry;
+    if (this.held.has(streamId)) return;
+    this.held.add(streamId);
+    const parsed = parseEntry(fields);
+    // Entries that are not events have no subject and no order to keep.
+    const subject = 'event' in parsed ? subjectOf(parsed.event) : `entry:${streamId}`;
+    const previous = this.chains.get(subject) ?? Promise.resolve();
+    const next: Promise<void> = previous
+      .then(() => this.withSlot(() => this.handle(redis, streamId, parsed, deliveries)))
+      .catch((error: unknown) => {
+        // Redis failed (acknowledging, dead-lettering): the entry stays pending and is claimed.
+        this.warnThrottled(error instanceof Error ? error.message : String(error));
+      })
+      .finally(() => {
+        this.held.delete(streamId);
+        if (this.chains.get(subject) === next) this.chains.delete(subject);
+        for (const wake of this.settleWaiters.splice(0)) wake();
+      });
+    this.chains.set(subject, next);
+  }
+
+  private async withSlot(task: () => Promise<void>): Promise<void> {
+    if (this.running < WORKER_EVENTS_CONCURRENCY) this.running++;
+    else await new Promise<void>((resolve) => this.slotWaiters.push(resolve)); // handed over
+    try {
+      // Shutting down: what has not started stays pending, for another replica (or a restart).
+      if (!this.stopped) await task();
+    } finally {
+      const waiter = this.slotWaiters.shift();
+      if (waiter) waiter();
+      else this.running--;
+    }
+  }
+
+  /** Resolves when a held entry finished, or after `ms`. */
+  private someSettled(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.settleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   private async ensureGroup(redis: Redis): Promise<void> {
@@ -198,35 +281,36 @@ export class WorkerEventsService implements OnApplicationBootstrap, OnApplicatio
       '+',
       100,
     )) as [string, string, number, number][];
-    if (pending.length === 0) return;
-    const counts = new Map(pending.map(([id, , , count]) => [id, count]));
+    // Entries this replica holds are not abandoned, only waiting for their subject's turn.
+    const stale = pending.filter(([id]) => !this.held.has(id));
+    if (stale.length === 0) return;
+    const counts = new Map(stale.map(([id, , , count]) => [id, count]));
     const claimed = (await redis.xclaim(
       this.key,
       WORKER_EVENTS_GROUP,
       this.consumerName,
       idle,
-      ...pending.map(([id]) => id),
+      ...stale.map(([id]) => id),
     )) as (StreamEntry | null)[];
     for (const entry of claimed) {
       if (entry === null) continue;
-      await this.handle(redis, entry, (counts.get(entry[0]) ?? 0) + 1);
+      this.dispatch(redis, entry, (counts.get(entry[0]) ?? 0) + 1);
     }
     // Entries trimmed away while pending come back as nulls (Redis 7 drops them from the PEL).
   }
 
-  private async handle(redis: Redis, [streamId, fields]: StreamEntry, deliveries: number) {
-    const raw = fieldValue(fields, 'event');
-    let event: WorkerEvent;
-    try {
-      event = parseWorkerEvent(JSON.parse(raw ?? 'null'));
-    } catch (error) {
-      const reason =
-        error instanceof InvalidWorkerEventError || error instanceof SyntaxError
-          ? error.message
-          : String(error);
-      await this.deadLetter(redis, streamId, raw, `invalid event: ${reason}`);
+  private async handle(
+    redis: Redis,
+    streamId: string,
+    parsed: ParsedEntry,
+    deliveries: number,
+  ): Promise<void> {
+    const { raw } = parsed;
+    if (!('event' in parsed)) {
+      await this.deadLetter(redis, streamId, raw, `invalid event: ${parsed.invalid}`);
       return;
     }
+    const { event } = parsed;
     const handler = this.handlers.get(event.type);
     if (handler === undefined) {
       await this.deadLetter(redis, streamId, raw, `no handler for "${event.type}"`);
@@ -319,6 +403,27 @@ export async function groupState(
   const last = String(ours['last-delivered-id'] ?? '0-0');
   const after = await redis.xrange(key, `(${last}`, '+', 'COUNT', 1);
   return { pending, lag: after.length };
+}
+
+type ParsedEntry =
+  { raw: string | undefined; event: WorkerEvent } | { raw: string | undefined; invalid: string };
+
+function parseEntry(fields: string[]): ParsedEntry {
+  const raw = fieldValue(fields, 'event');
+  try {
+    return { raw, event: parseWorkerEvent(JSON.parse(raw ?? 'null')) };
+  } catch (error) {
+    const invalid =
+      error instanceof InvalidWorkerEventError || error instanceof SyntaxError
+        ? error.message
+        : String(error);
+    return { raw, invalid };
+  }
+}
+
+/** What a worker event is about: its events are handled in stream order. */
+function subjectOf(event: WorkerEvent): string {
+  return 'renderId' in event ? `render:${event.renderId}` : `avatar:${event.avatarId}`;
 }
 
 function toRecord(pairs: unknown[]): Record<string, unknown> {
