@@ -63,9 +63,18 @@ const JOB = { width: SIDE, height: SIDE, fps: FPS, frames: FRAMES, preset: PRESE
 
 /** Ours: frames read from the raw file and streamed through Mp4Encoder one by one. Seconds. */
 export async function encodeWithEncoder(job: EncodeJob, path: string): Promise<number> {
-  const { raw, audioPath, width, height, fps, preset, crf } = job;
+  const { raw, audioPath, width, height, fps, preset, crf, frames } = job;
   const started = performance.now();
-  const encoder = new Mp4Encoder({ path, width, height, fps, audioPath, preset, crf });
+  const encoder = new Mp4Encoder({
+    path,
+    width,
+    height,
+    fps,
+    audioPath,
+    preset,
+    crf,
+    expectedFrames: frames,
+  });
   const frameBytes = width * height * 3;
   let frame = Buffer.alloc(frameBytes);
   let filled = 0;

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import {
+  framesForDuration,
   loadModelPack,
   measureRender,
   Mp4Encoder,
@@ -73,6 +74,7 @@ async function renderOnce(
     height: SIZE,
     fps: g.fps,
     audioPath,
+    expectedFrames: framesForDuration(samples.length / g.sampleRate, g.fps),
     preset: PRESET,
     crf: CRF,
   });

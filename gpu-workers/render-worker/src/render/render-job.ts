@@ -294,6 +294,8 @@ export async function runRender(
       height: image.height,
       fps: pack.geometry.fps,
       audioPath,
+      // Known from the plan: the audio goes into the same ffmpeg run as the video.
+      expectedFrames: plan.frames,
       ...(deps.encoder?.preset ? { preset: deps.encoder.preset } : {}),
       ...(deps.encoder?.crf !== undefined ? { crf: deps.encoder.crf } : {}),
     });

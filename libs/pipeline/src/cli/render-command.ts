@@ -10,6 +10,7 @@ import {
   UnsupportedByModelError,
 } from '../errors';
 import { FaceError } from '../face/face.errors';
+import { framesForDuration } from '../frame-plan';
 import { decodeAudio } from '../media/audio';
 import { MediaToolError } from '../media/media.errors';
 import { Mp4Encoder } from '../media/mp4-encoder';
@@ -288,6 +289,8 @@ async function runRender(flags: RenderFlags, io: PipelineCliIo): Promise<void> {
       height,
       fps: pack.geometry.fps,
       audioPath: flags.audio,
+      // The render makes a frame for every started frame of audio: one ffmpeg run for both.
+      expectedFrames: framesForDuration(audio.samples.length / audio.sampleRate, pack.geometry.fps),
       ...(io.signal ? { signal: io.signal } : {}),
     });
     const tap = new PosterTap(encoder);

@@ -58,45 +58,59 @@ async function readAll(path: string): Promise<RgbFrame[]> {
 }
 
 describe('Mp4Encoder', () => {
-  it('writes H.264 yuv420p at exactly 23 fps with AAC cut to the video, moov before mdat', async () => {
-    const dir = await folder();
-    const audioPath = await toneWav(dir, 3); // longer than the video
-    const path = join(dir, 'out.mp4');
-    const encoder = encoderFor({ path, width: W, height: H, audioPath, preset: 'veryfast' });
-    for (const frame of frames) await encoder.writeFrame(frame);
-    // Nothing at the final path while encoding.
-    expect(existsSync(path)).toBe(false);
-    const result = await encoder.finish();
-    expect(result).toEqual({ path, frames: 12, durationSeconds: 12 / 23 });
-    expect(await readdir(dir)).toEqual(['out.mp4', 'tone.wav']);
+  it.each([
+    ['frame count unknown: video, then a second pass adds the audio', undefined, 2],
+    ['frame count announced: audio and video in one ffmpeg run', 12, 1],
+    ['a wrong count announced (20): falls back to the second pass', 20, 2],
+  ] as const)(
+    'writes H.264 yuv420p at exactly 23 fps with AAC cut to the video, moov before mdat (%s)',
+    async (_case, expectedFrames, passes) => {
+      const dir = await folder();
+      const audioPath = await toneWav(dir, 3); // longer than the video
+      const path = join(dir, 'out.mp4');
+      const encoder = encoderFor({
+        path,
+        width: W,
+        height: H,
+        audioPath,
+        preset: 'veryfast',
+        ...(expectedFrames !== undefined ? { expectedFrames } : {}),
+      });
+      for (const frame of frames) await encoder.writeFrame(frame);
+      // Nothing at the final path while encoding.
+      expect(existsSync(path)).toBe(false);
+      const result = await encoder.finish();
+      expect(result).toEqual({ path, frames: 12, durationSeconds: 12 / 23, passes });
+      expect(await readdir(dir)).toEqual(['out.mp4', 'tone.wav']);
 
-    const probed = await probeMedia(path);
-    expect(probed.video).toMatchObject({ codec: 'h264', pixFmt: 'yuv420p', width: W, height: H });
-    expect(probed.video?.fps).toBe(23);
-    expect(probed.video?.frameCount).toBe(12);
-    expect(Math.abs(probed.video!.durationSeconds! - 12 / 23)).toBeLessThan(FRAME);
-    expect(probed.audio).toMatchObject({ codec: 'aac', sampleRate: 16000, channels: 1 });
-    // The 3 s of audio were cut to the video's 0.52 s.
-    expect(probed.audio!.durationSeconds!).toBeLessThanOrEqual(12 / 23 + 1e-3);
-    expect(probed.audio!.durationSeconds!).toBeGreaterThan(12 / 23 - FRAME);
-    expect(probed.durationSeconds!).toBeLessThan(12 / 23 + FRAME);
+      const probed = await probeMedia(path);
+      expect(probed.video).toMatchObject({ codec: 'h264', pixFmt: 'yuv420p', width: W, height: H });
+      expect(probed.video?.fps).toBe(23);
+      expect(probed.video?.frameCount).toBe(12);
+      expect(Math.abs(probed.video!.durationSeconds! - 12 / 23)).toBeLessThan(FRAME);
+      expect(probed.audio).toMatchObject({ codec: 'aac', sampleRate: 16000, channels: 1 });
+      // The 3 s of audio were cut to the video's 0.52 s.
+      expect(probed.audio!.durationSeconds!).toBeLessThanOrEqual(12 / 23 + 1e-3);
+      expect(probed.audio!.durationSeconds!).toBeGreaterThan(12 / 23 - FRAME);
+      expect(probed.durationSeconds!).toBeLessThan(12 / 23 + FRAME);
 
-    const boxes = (await readMp4Boxes(path)).map((b) => b.type);
-    expect(boxes.indexOf('moov')).toBeGreaterThanOrEqual(0);
-    expect(boxes.indexOf('moov')).toBeLessThan(boxes.indexOf('mdat'));
+      const boxes = (await readMp4Boxes(path)).map((b) => b.type);
+      expect(boxes.indexOf('moov')).toBeGreaterThanOrEqual(0);
+      expect(boxes.indexOf('moov')).toBeLessThan(boxes.indexOf('mdat'));
 
-    // The audio is really there (a 0.5 tone, not silence).
-    // Decoders ignore the edit list's end trim, so they return whole AAC frames (1024 samples):
-    // up to one frame more than the video, and that extra is the encoder's silent padding.
-    const audio = await decodeAudio(path);
-    const end = Math.round((12 / 23) * 16000);
-    expect(audio.samples.length).toBeGreaterThanOrEqual(end);
-    expect(audio.samples.length).toBeLessThan(end + 1024);
-    const rmsOf = (from: number, to: number) =>
-      Math.sqrt(audio.samples.subarray(from, to).reduce((a, v) => a + v * v, 0) / (to - from));
-    expect(rmsOf(1000, end - 500)).toBeCloseTo(0.5 / Math.SQRT2, 1);
-    expect(rmsOf(end + 200, audio.samples.length)).toBeLessThan(0.02);
-  });
+      // The audio is really there (a 0.5 tone, not silence).
+      // Decoders ignore the edit list's end trim, so they return whole AAC frames (1024 samples):
+      // up to one frame more than the video, and that extra is the encoder's silent padding.
+      const audio = await decodeAudio(path);
+      const end = Math.round((12 / 23) * 16000);
+      expect(audio.samples.length).toBeGreaterThanOrEqual(end);
+      expect(audio.samples.length).toBeLessThan(end + 1024);
+      const rmsOf = (from: number, to: number) =>
+        Math.sqrt(audio.samples.subarray(from, to).reduce((a, v) => a + v * v, 0) / (to - from));
+      expect(rmsOf(1000, end - 500)).toBeCloseTo(0.5 / Math.SQRT2, 1);
+      expect(rmsOf(end + 200, audio.samples.length)).toBeLessThan(0.02);
+    },
+  );
 
   it('gives back the frames it was given, within codec tolerance (PSNR > 35 dB)', async () => {
     const dir = await folder();
@@ -225,24 +239,34 @@ describe('Mp4Encoder', () => {
     expect(await readdir(dir)).toEqual([]);
   });
 
-  it('rejects with ffmpeg’s stderr when muxing fails, and leaves no file', async () => {
-    const dir = await folder();
-    const notAudio = join(dir, 'notes.wav');
-    await writeFile(notAudio, 'not audio');
-    const path = join(dir, 'bad.mp4');
-    const encoder = encoderFor({
-      path,
-      width: W,
-      height: H,
-      audioPath: notAudio,
-      preset: 'ultrafast',
-    });
-    await encoder.writeFrame(frames[0]!);
-    const error: unknown = await encoder.finish().catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(MediaToolError);
-    expect((error as MediaToolError).stderrTail).toMatch(/notes\.wav|Invalid data/);
-    expect(await readdir(dir)).toEqual(['notes.wav']);
-  });
+  it.each([
+    ['in the second pass', undefined],
+    ['in the single pass', 12],
+  ] as const)(
+    'rejects with ffmpeg’s stderr when the audio cannot be read (%s), and leaves no file',
+    async (_case, expectedFrames) => {
+      const dir = await folder();
+      const notAudio = join(dir, 'notes.wav');
+      await writeFile(notAudio, 'not audio');
+      const path = join(dir, 'bad.mp4');
+      const encoder = encoderFor({
+        path,
+        width: W,
+        height: H,
+        audioPath: notAudio,
+        preset: 'ultrafast',
+        ...(expectedFrames !== undefined ? { expectedFrames } : {}),
+      });
+      // In the single pass ffmpeg gives up at once: the write or finish() rejects, never a crash.
+      const error: unknown = await encoder
+        .writeFrame(frames[0]!)
+        .then(() => encoder.finish())
+        .catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(MediaToolError);
+      expect((error as MediaToolError).stderrTail).toMatch(/notes\.wav|Invalid data/);
+      expect(await readdir(dir)).toEqual(['notes.wav']);
+    },
+  );
 
   it('names the field for bad options and frames', async () => {
     const dir = await folder();
@@ -259,6 +283,7 @@ describe('Mp4Encoder', () => {
     expect(fieldOfNew({ height: 0 })).toBe('height');
     expect(fieldOfNew({ fps: -1 })).toBe('fps');
     expect(fieldOfNew({ preset: 'warp' as never })).toBe('preset');
+    expect(fieldOfNew({ audioPath: '/tmp/a.wav', expectedFrames: 0 })).toBe('expectedFrames');
     expect(fieldOfNew({ crf: 60 })).toBe('crf');
 
     const encoder = encoderFor({ path, width: W, height: H });

@@ -35,6 +35,13 @@ export interface Mp4EncoderOptions {
   fps?: number;
   /** Audio to mux (any file ffmpeg reads), re-encoded to AAC and cut to the video's length. */
   audioPath?: string | null;
+  /**
+   * The number of frames that will be written, when known (a render plan knows it). With audio,
+   * the audio is then encoded in the same ffmpeg run as the video, cut at expectedFrames/fps —
+   * one pass, as the ffmpeg CLI would do it; if another count is written after all, `finish()`
+   * falls back to the second pass below, so the result is right either way.
+   */
+  expectedFrames?: number;
   /** x264 preset (default 'medium'). */
   preset?: X264Preset;
   /** x264 constant rate factor, 0–51 (default 18: visually lossless for our content). */
@@ -50,6 +57,8 @@ export interface Mp4Result {
   frames: number;
   /** frames / fps. */
   durationSeconds: number;
+  /** ffmpeg runs it took: 1, or 2 when audio had to be added after the video. */
+  passes: 1 | 2;
 }
 
 type State = 'open' | 'finishing' | 'finished' | 'aborted' | 'failed';
@@ -81,6 +90,8 @@ export class Mp4Encoder {
   private readonly outputTemp: string;
   private readonly video: RunningTool;
   private mux: RunningTool | null = null;
+  /** Frames the single pass cut the audio for; null = video only in the first run. */
+  private readonly singlePassFrames: number | null;
   private state: State = 'open';
   private frames = 0;
   /** Writes run one after another, each waiting until the pipe has taken its bytes. */
@@ -110,6 +121,10 @@ export class Mp4Encoder {
       throw new PipelineInputError('audioBitrate', `must look like 128k, got ${this.audioBitrate}`);
     }
     this.audioPath = options.audioPath ?? null;
+    this.singlePassFrames =
+      options.expectedFrames !== undefined && this.audioPath !== null
+        ? requireInteger('expectedFrames', options.expectedFrames, 1)
+        : null;
     if (options.signal?.aborted) throw new PipelineInputError('signal', 'is already aborted');
 
     this.path = options.path;
@@ -117,17 +132,28 @@ export class Mp4Encoder {
     this.videoTemp = join(dirname(this.path), `${tag}.video.mp4`);
     this.outputTemp = join(dirname(this.path), `${tag}.partial.mp4`);
 
+    // Without audio, or with audio and a known frame count, one run writes the final MP4;
+    // otherwise the first run writes the video alone and finish() adds the audio.
+    const onePass = this.audioPath === null || this.singlePassFrames !== null;
     this.video = startTool(
       'ffmpeg',
       [
         ...['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'],
         ...['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${this.width}x${this.height}`],
         ...['-framerate', String(this.fps), '-i', 'pipe:0'],
+        ...(this.audioPath !== null && this.singlePassFrames !== null
+          ? ['-t', this.secondsOf(this.singlePassFrames), '-i', this.audioPath]
+          : []),
         ...['-map', '0:v:0', '-c:v', 'libx264', '-preset', preset, '-crf', String(crf)],
         // swscale converts RGB with the BT.601 matrix into limited range: say so in the stream.
         ...['-pix_fmt', 'yuv420p', '-colorspace', 'smpte170m', '-color_range', 'tv'],
-        ...(this.audioPath ? [] : ['-movflags', '+faststart']),
-        ...['-f', 'mp4', this.audioPath ? this.videoTemp : this.outputTemp],
+        ...(this.singlePassFrames !== null
+          ? // The audio is read long before x264's first packet: let the muxer queue all of it.
+            ['-map', '1:a:0', '-c:a', 'aac', '-b:a', this.audioBitrate]
+          : []),
+        ...(this.singlePassFrames !== null ? ['-max_muxing_queue_size', '65536'] : []),
+        ...(onePass ? ['-movflags', '+faststart'] : []),
+        ...['-f', 'mp4', onePass ? this.outputTemp : this.videoTemp],
       ],
       { stdin: true },
     );
@@ -221,12 +247,27 @@ export class Mp4Encoder {
           exit.code,
         );
       }
-      if (this.audioPath) await this.muxAudio(this.audioPath);
+      let passes: 1 | 2 = 1;
+      if (this.audioPath !== null && this.singlePassFrames === null) {
+        passes = 2;
+        await this.muxAudio(this.audioPath, this.videoTemp);
+      } else if (this.audioPath !== null && this.singlePassFrames !== this.frames) {
+        // Another count than announced: the audio was cut for the wrong length. Take the video
+        // stream of the single pass and add the audio again, cut right.
+        passes = 2;
+        await rename(this.outputTemp, this.videoTemp);
+        await this.muxAudio(this.audioPath, this.videoTemp);
+      }
       this.assertActive();
       await rename(this.outputTemp, this.path);
       await rm(this.videoTemp, { force: true });
       this.state = 'finished';
-      return { path: this.path, frames: this.frames, durationSeconds: this.frames / this.fps };
+      return {
+        path: this.path,
+        frames: this.frames,
+        durationSeconds: this.frames / this.fps,
+        passes,
+      };
     } catch (e) {
       if (this.state === 'finishing') {
         this.state = 'failed';
@@ -246,11 +287,15 @@ export class Mp4Encoder {
     await this.cleanUp();
   }
 
-  private async muxAudio(audioPath: string): Promise<void> {
-    const duration = (this.frames / this.fps).toFixed(6);
+  private secondsOf(frames: number): string {
+    return (frames / this.fps).toFixed(6);
+  }
+
+  private async muxAudio(audioPath: string, videoPath: string): Promise<void> {
+    const duration = this.secondsOf(this.frames);
     this.mux = startTool('ffmpeg', [
       ...['-nostdin', '-hide_banner', '-loglevel', 'error', '-y'],
-      ...['-i', this.videoTemp, '-t', duration, '-i', audioPath],
+      ...['-i', videoPath, '-t', duration, '-i', audioPath],
       ...['-map', '0:v:0', '-map', '1:a:0', '-c:v', 'copy'],
       ...['-c:a', 'aac', '-b:a', this.audioBitrate],
       ...['-movflags', '+faststart', '-f', 'mp4', this.outputTemp],
