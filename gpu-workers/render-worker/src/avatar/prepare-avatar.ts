@@ -22,11 +22,9 @@ import type { WorkerEventPublisher } from '../events';
 import { defineHandler, type JobContext, type JobHandler } from '../handler-registry';
 import type { FaceModels } from './face-models';
 import { facePreview } from './preview';
+import { MAX_INPUT_BYTES, readObjectBounded } from '../read-object';
 
 type AvatarPrepareJob = JobPayload<typeof JobName.AvatarPrepare>;
-
-/** Photos are at most the plans' megapixels as JPEG/PNG: anything this large is not a photo. */
-const MAX_IMAGE_BYTES = 200 * 1024 * 1024;
 
 export interface AvatarPrepareDeps {
   storage: ObjectStorage;
@@ -57,19 +55,13 @@ function faceV1(face: DetectedFace): DetectedFaceV1 {
   };
 }
 
-async function readObject(storage: ObjectStorage, key: string): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const stream = await storage.get(key);
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > MAX_IMAGE_BYTES) {
-      stream.destroy();
-      throw new FaceError('IMAGE_UNUSABLE', `the image is larger than ${MAX_IMAGE_BYTES} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
+function readObject(storage: ObjectStorage, key: string): Promise<Buffer> {
+  return readObjectBounded(
+    storage,
+    key,
+    MAX_INPUT_BYTES,
+    () => new FaceError('IMAGE_UNUSABLE', `the image is larger than ${MAX_INPUT_BYTES} bytes`),
+  );
 }
 
 /**

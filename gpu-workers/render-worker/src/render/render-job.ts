@@ -56,12 +56,11 @@ import {
   classifyRenderError,
   type RenderFailure,
 } from './render-failure';
+import { MAX_INPUT_BYTES, readObjectBounded } from '../read-object';
 import { StorageCheckpointStore } from './storage-checkpoints';
 
 type RenderJob = JobPayload<typeof JobName.Render>;
 
-/** Avatar photos larger than this are not photos (the plans allow far less). */
-const MAX_IMAGE_BYTES = 200 * 1024 * 1024;
 /** Output frames whose faces are compared with the avatar for the identity score. */
 const IDENTITY_SAMPLES = 3;
 
@@ -743,22 +742,17 @@ async function readInput(
   what: string,
 ): Promise<Uint8Array> {
   try {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const stream = await storage.get(key);
-    for await (const chunk of stream as AsyncIterable<Buffer>) {
-      total += chunk.length;
-      if (total > MAX_IMAGE_BYTES) {
-        stream.destroy();
-        throw new RenderInputError(
+    const bytes = await readObjectBounded(
+      storage,
+      key,
+      MAX_INPUT_BYTES,
+      () =>
+        new RenderInputError(
           WorkerFailureCode.BadInput,
           field,
-          `the ${what} is larger than ${MAX_IMAGE_BYTES} bytes`,
-        );
-      }
-      chunks.push(chunk);
-    }
-    const bytes = Buffer.concat(chunks);
+          `the ${what} is larger than ${MAX_INPUT_BYTES} bytes`,
+        ),
+    );
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   } catch (error) {
     if (error instanceof ObjectNotFoundError) {
