@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { JobName, QueueName, type JobPayload } from '@likeness/contracts';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { LazyQueue } from '../infra/lazy-queue';
 
 export type AvatarPrepareJob = JobPayload<typeof JobName.AvatarPrepare>;
 
@@ -28,9 +29,15 @@ const KEEP_FAILED_SECONDS = 7 * 24 * 3600;
 @Injectable()
 export class AvatarQueue implements OnModuleDestroy {
   private readonly logger = new Logger(AvatarQueue.name);
-  private queue: Queue | undefined;
+  private readonly lazy: LazyQueue;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.lazy = new LazyQueue(QueueName.Avatar, {
+      redisUrl: config.redisUrl,
+      prefix: config.redisPrefix,
+      logger: this.logger,
+    });
+  }
 
   /** Never throws: false (logged) when Redis did not take the job; the sweeper retries. */
   async enqueue(job: AvatarPrepareJob): Promise<boolean> {
@@ -103,20 +110,12 @@ export class AvatarQueue implements OnModuleDestroy {
     }
   }
 
-  /** The BullMQ queue, opened on first use (tools that never enqueue never connect). */
-  open(): Queue {
-    if (!this.queue) {
-      const queue = new Queue(QueueName.Avatar, {
-        connection: { url: this.config.redisUrl, maxRetriesPerRequest: 1 },
-        prefix: this.config.redisPrefix,
-      });
-      queue.on('error', (error) => this.logger.warn(`avatar queue: ${error.message}`));
-      this.queue = queue;
-    }
-    return this.queue;
+  /** The BullMQ queue, opened on first use. */
+  private open(): Queue {
+    return this.lazy.get();
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.queue?.close();
+    await this.lazy.close();
   }
 }

@@ -27,7 +27,7 @@ function record(value: JsonValue | null | undefined): Record<string, JsonValue> 
   return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : null;
 }
 
-export function numberIn(object: Record<string, unknown> | null, key: string): number | null {
+function numberIn(object: Record<string, unknown> | null, key: string): number | null {
   const value = object?.[key];
   return typeof value === 'number' && Number.isFinite(value) ? value : null;
 }
@@ -37,10 +37,34 @@ function stringIn(object: Record<string, unknown> | null, key: string): string |
   return typeof value === 'string' ? value : null;
 }
 
-export function motionOf(controls: JsonObject): { expression: number; body: number } | null {
+function motionOf(controls: JsonObject): { expression: number; body: number } | null {
   const motion = record(controls['motion']);
   if (!motion) return null;
   return { expression: numberIn(motion, 'expression') ?? 1, body: numberIn(motion, 'body') ?? 1 };
+}
+
+/**
+ * A render's recorded controls (`renders.controls`) with their defaults filled in: what the API
+ * echoes in `input` and what the worker's job payload carries.
+ */
+export function renderControls(controls: JsonObject): {
+  motion: { expression: number; body: number } | null;
+  guidance: { prompt: number; audio: number };
+  maxSide: number;
+  fps: number;
+  steps: number;
+} {
+  const guidance = record(controls['guidance']);
+  return {
+    motion: motionOf(controls),
+    guidance: {
+      prompt: numberIn(guidance, 'prompt') ?? 5,
+      audio: numberIn(guidance, 'audio') ?? 5,
+    },
+    maxSide: numberIn(controls, 'maxSide') ?? 512,
+    fps: numberIn(controls, 'fps') ?? 23,
+    steps: numberIn(controls, 'steps') ?? 30,
+  };
 }
 
 function progressOf(row: RenderRow): RenderProgress | null {
@@ -74,8 +98,6 @@ function errorOf(value: JsonValue | null): RenderError | null {
 
 /** A render row (or a RenderEvent's snapshot of one) as the API shows it. */
 export function toRenderNode(row: RenderRow): Render {
-  const controls = row.controls;
-  const guidance = record(controls['guidance']);
   const finished = isFinished(row.status);
   return {
     id: row.id,
@@ -94,14 +116,7 @@ export function toRenderNode(row: RenderRow): Render {
       avatarId: row.avatarId,
       audioAssetId: row.audioAssetId,
       prompt: row.prompt,
-      motion: motionOf(controls),
-      guidance: {
-        prompt: numberIn(guidance, 'prompt') ?? 5,
-        audio: numberIn(guidance, 'audio') ?? 5,
-      },
-      maxSide: numberIn(controls, 'maxSide') ?? 512,
-      fps: numberIn(controls, 'fps') ?? 23,
-      steps: numberIn(controls, 'steps') ?? 30,
+      ...renderControls(row.controls),
       seed: row.seed,
       modelPack: row.modelPack,
       priority: row.priority,

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import {
   DetectedFaceV1,
   JobName,
@@ -11,7 +11,8 @@ import {
 } from '@likeness/contracts';
 import type { RenderDispatch } from '@likeness/db';
 import { APP_CONFIG, type AppConfig } from '../config/config';
-import { motionOf, numberIn } from './render-view';
+import { LazyQueue } from '../infra/lazy-queue';
+import { renderControls } from './render-view';
 
 export type RenderJob = JobPayload<typeof JobName.Render>;
 
@@ -40,15 +41,19 @@ const ADD_TIMEOUT_MS = 3000;
 @Injectable()
 export class RenderQueue implements OnModuleDestroy {
   private readonly logger = new Logger(RenderQueue.name);
-  private queue: Queue | undefined;
+  private readonly lazy: LazyQueue;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.lazy = new LazyQueue(QueueName.Render, {
+      redisUrl: config.redisUrl,
+      prefix: config.redisPrefix,
+      logger: this.logger,
+    });
+  }
 
   /** The job payload of an admitted render (validated against the contract). */
   payloadOf(dispatch: RenderDispatch): RenderJob {
     const { render } = dispatch;
-    const controls = render.controls;
-    const guidance = (controls['guidance'] ?? {}) as Record<string, unknown>;
     const face = DetectedFaceV1.pick({ box: true, keypoints: true }).safeParse({
       box: dispatch.faceBox,
       keypoints: dispatch.keypoints,
@@ -62,14 +67,7 @@ export class RenderQueue implements OnModuleDestroy {
       audioStorageKey: dispatch.audioStorageKey,
       identityEmbedding: dispatch.identityEmbedding,
       prompt: render.prompt,
-      motion: motionOf(controls),
-      guidance: {
-        prompt: numberIn(guidance, 'prompt') ?? 5,
-        audio: numberIn(guidance, 'audio') ?? 5,
-      },
-      maxSide: numberIn(controls, 'maxSide') ?? 512,
-      fps: numberIn(controls, 'fps') ?? 23,
-      steps: numberIn(controls, 'steps') ?? 30,
+      ...renderControls(render.controls),
       seed: render.seed,
       modelPack: render.modelPack,
       // The version the render was validated against: a worker running another one refuses it.
@@ -159,20 +157,12 @@ export class RenderQueue implements OnModuleDestroy {
     return this.open().getJobCountByTypes('waiting', 'delayed', 'prioritized');
   }
 
-  /** The BullMQ queue, opened on first use (tools that never enqueue never connect). */
-  open(): Queue {
-    if (!this.queue) {
-      const queue = new Queue(QueueName.Render, {
-        connection: { url: this.config.redisUrl, maxRetriesPerRequest: 1 },
-        prefix: this.config.redisPrefix,
-      });
-      queue.on('error', (error) => this.logger.warn(`render queue: ${error.message}`));
-      this.queue = queue;
-    }
-    return this.queue;
+  /** The BullMQ queue, opened on first use. */
+  private open(): Queue {
+    return this.lazy.get();
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.queue?.close();
+    await this.lazy.close();
   }
 }

@@ -1,7 +1,8 @@
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 import { JobName, QueueName, type JobPayload } from '@likeness/contracts';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { LazyQueue } from '../infra/lazy-queue';
 
 export interface DeliveryJob {
   tenantId: string;
@@ -25,9 +26,15 @@ const ENQUEUE_TIMEOUT_MS = 3000;
 @Injectable()
 export class WebhookQueue implements OnModuleDestroy {
   private readonly logger = new Logger(WebhookQueue.name);
-  private queue: Queue | undefined;
+  private readonly lazy: LazyQueue;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.lazy = new LazyQueue(QueueName.Webhook, {
+      redisUrl: config.redisUrl,
+      prefix: config.redisPrefix,
+      logger: this.logger,
+    });
+  }
 
   async enqueue(jobs: readonly DeliveryJob[]): Promise<boolean> {
     if (jobs.length === 0) return true;
@@ -76,20 +83,12 @@ export class WebhookQueue implements OnModuleDestroy {
     }
   }
 
-  /** The BullMQ queue, opened on first use (tools that never enqueue never connect). */
-  open(): Queue {
-    if (!this.queue) {
-      const queue = new Queue(QueueName.Webhook, {
-        connection: { url: this.config.redisUrl, maxRetriesPerRequest: 1 },
-        prefix: this.config.redisPrefix,
-      });
-      queue.on('error', (error) => this.logger.warn(`webhook queue: ${error.message}`));
-      this.queue = queue;
-    }
-    return this.queue;
+  /** The BullMQ queue, opened on first use. */
+  private open(): Queue {
+    return this.lazy.get();
   }
 
   async onModuleDestroy(): Promise<void> {
-    await this.queue?.close();
+    await this.lazy.close();
   }
 }
