@@ -10,8 +10,6 @@ import {
   AssetInUseException,
   AssetNotFoundException,
   BadAssetException,
-  ExpiredSignedUrlException,
-  InvalidSignedUrlException,
   UploadTooLargeException,
 } from './asset.errors';
 import {
@@ -143,15 +141,7 @@ export class AssetsService {
     expires: unknown,
     sig: unknown,
   ): Promise<AssetDownloadStream> {
-    const check = await this.urls.verify(id, expires, sig);
-    switch (check) {
-      case 'forged':
-        throw new InvalidSignedUrlException();
-      case 'expired':
-        throw new ExpiredSignedUrlException();
-      case 'valid':
-        break;
-    }
+    await this.urls.requireValid(id, expires, sig);
     const asset = await this.db.assets.findForDownload(id);
     if (!asset) throw new AssetNotFoundException();
     if (asset.tenantStatus !== 'ACTIVE') {

@@ -3,6 +3,7 @@ import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/config';
+import { ExpiredSignedUrlException, InvalidSignedUrlException } from './asset.errors';
 
 /** Where a development gateway keeps its generated secret (under LIKENESS_DATA_DIR). */
 export const DEV_SECRET_FILE = path.join('secrets', 'url-signing.key');
@@ -64,6 +65,21 @@ export class SignedUrlService {
     const given = Buffer.from(sig, 'latin1');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'forged';
     return Number(expires) * 1000 <= now.getTime() ? 'expired' : 'valid';
+  }
+
+  /**
+   * `verify` for a route serving the link: resolves when it is valid, else throws the API's
+   * error (403 INVALID_SIGNED_URL when forged, 410 EXPIRED when expired).
+   */
+  async requireValid(subject: string, expires: unknown, sig: unknown): Promise<void> {
+    switch (await this.verify(subject, expires, sig)) {
+      case 'forged':
+        throw new InvalidSignedUrlException();
+      case 'expired':
+        throw new ExpiredSignedUrlException();
+      case 'valid':
+        return;
+    }
   }
 
   private async mac(assetId: string, expires: string): Promise<string> {

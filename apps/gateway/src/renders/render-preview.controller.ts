@@ -11,7 +11,6 @@ import {
 import type { FastifyReply } from 'fastify';
 import type { Db } from '@likeness/db';
 import { ObjectNotFoundError, type ObjectStorage } from '@likeness/storage';
-import { ExpiredSignedUrlException, InvalidSignedUrlException } from '../assets/asset.errors';
 import { OBJECT_STORAGE } from '../assets/object-storage.provider';
 import { AssetRestErrorFilter } from '../assets/rest-error.filter';
 import { SignedUrlService, type SignedPath } from '../assets/signed-urls';
@@ -63,14 +62,7 @@ export class RenderPreviewController {
     @Query('sig') sig: unknown,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<StreamableFile> {
-    switch (await this.urls.verify(subject(id), expires, sig)) {
-      case 'forged':
-        throw new InvalidSignedUrlException();
-      case 'expired':
-        throw new ExpiredSignedUrlException();
-      case 'valid':
-        break;
-    }
+    await this.urls.requireValid(subject(id), expires, sig);
     const found = await this.db.renders.findPreview(id);
     if (!found || found.previewKey === null) throw new RenderNotFoundException();
     if (found.tenantStatus !== 'ACTIVE') {
