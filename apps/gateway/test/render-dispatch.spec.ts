@@ -5,7 +5,7 @@ import { QueueName, renderJobId } from '@likeness/contracts';
 import type { Db } from '@likeness/db';
 import { Queue, UnrecoverableError, Worker } from 'bullmq';
 import { Client } from 'pg';
-import { RenderReconciler } from '../src/renders';
+import { RenderDispatcher, RenderReconciler } from '../src/renders';
 import { WorkerRegistryService } from '../src/workers';
 import { startFakeWorker } from './support/fake-worker';
 import {
@@ -31,7 +31,9 @@ const sims: RenderWorkerSim[] = [];
 beforeAll(async () => {
   gateway = await startGateway({
     RENDER_DISPATCH: 'true',
-    RENDER_DISPATCH_INTERVAL_MS: '50',
+    // Passes follow kicks (a render queued, a slot freed); no periodic pass, so none runs
+    // unasked while a test checks admission at creation.
+    RENDER_DISPATCH_INTERVAL_MS: '60000',
     // Reconciler passes are run by the tests themselves (RenderReconciler.reconcile).
     RENDER_RECONCILE_INTERVAL_MS: '0',
     RENDER_WORKER_LOST_SECONDS: '1',
@@ -225,6 +227,174 @@ describe('fair dispatch', () => {
       later.id,
     ]);
   }, 120_000);
+});
+
+/** The snapshot the render's first event (`render.queued`) recorded: the render as created. */
+async function queuedSnapshot(renderId: string): Promise<Record<string, unknown>> {
+  const { rows } = await owner.query<{ type: string; payload: Record<string, unknown> }>(
+    'SELECT type, payload FROM render_events WHERE render_id = $1 AND sequence = 1',
+    [renderId],
+  );
+  expect(rows[0]?.type).toBe('render.queued');
+  return rows[0]?.payload ?? {};
+}
+
+async function admittedAt(renderId: string): Promise<Date | null> {
+  const { rows } = await owner.query<{ admitted_at: Date | null }>(
+    'SELECT admitted_at FROM renders WHERE id = $1',
+    [renderId],
+  );
+  return rows[0]?.admitted_at ?? null;
+}
+
+/** A sim script that holds each render RUNNING until `release()`. */
+function holding(): { script: (job: SimJob) => Promise<void>; release(): void } {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => (release = resolve));
+  return {
+    script: async (job) => {
+      await job.emit({ type: 'render.started', resumedFromClip: 0, clips: 1 });
+      await released;
+      await quick(job);
+    },
+    release: () => release(),
+  };
+}
+
+describe('admission at creation', () => {
+  it('admits a render in its creating transaction when nothing waits and there is room', async () => {
+    const t = await tenant('pro');
+    const pool = await sim({ script: quick });
+    await gateway.app.get(RenderDispatcher).idle(); // no pass holds the admitter's lock
+    const { id } = await create(t);
+    // Recorded in the same transaction as the row: a pass could only have admitted it later.
+    const snapshot = await queuedSnapshot(id);
+    expect(snapshot['admittedAt']).toEqual(expect.any(String));
+    expect(snapshot['attempts']).toBe(1);
+    await waitForRender(gateway.app, t.secret, id, (r) => r.status === 'SUCCEEDED', 30_000);
+    const job = pool.started.find((j) => j.renderId === id);
+    expect(job && renderJobId(job.renderId, job.attempt)).toBe(renderJobId(id, 1));
+    expect(job?.audioStorageKey).toMatch(/^tenants\//);
+    expect(job?.imageStorageKey).toMatch(/^tenants\//);
+    // One sequence of events from 1, no gaps, one queued event.
+    const { rows } = await owner.query<{ sequence: number; type: string }>(
+      'SELECT sequence, type FROM render_events WHERE render_id = $1 ORDER BY sequence',
+      [id],
+    );
+    expect(rows.map((r) => r.sequence)).toEqual(rows.map((_, i) => i + 1));
+    expect(rows.filter((r) => r.type === 'render.queued')).toHaveLength(1);
+    expect(rows[rows.length - 1]?.type).toBe('render.succeeded');
+  }, 60_000);
+
+  it('leaves the render to a pass while another tenant’s render waits', async () => {
+    const hold = holding();
+    await sim({ concurrency: 4, script: hold.script });
+    const f = await tenant('free'); // 1 at a time
+    await gateway.app.get(RenderDispatcher).idle();
+    const first = await create(f);
+    const second = await create(f); // waits: the plan's concurrency
+    expect((await queuedSnapshot(first.id))['admittedAt']).toEqual(expect.any(String));
+    expect((await queuedSnapshot(second.id))['admittedAt']).toBeNull();
+
+    const p = await tenant('pro');
+    const other = await create(p);
+    // Not admitted at creation (a render waits), yet the pass admits it past the waiting one.
+    expect((await queuedSnapshot(other.id))['admittedAt']).toBeNull();
+    await until(async () => (await admittedAt(other.id)) !== null, 10_000, 'the pass');
+    expect(await admittedAt(second.id)).toBeNull();
+    hold.release();
+    await waitForRender(gateway.app, f.secret, second.id, (r) => r.status === 'SUCCEEDED', 30_000);
+    await waitForRender(gateway.app, p.secret, other.id, (r) => r.status === 'SUCCEEDED', 30_000);
+  }, 60_000);
+
+  it('does not wait for the admitter’s lock: a render created while it is held is admitted by the pass’s retry', async () => {
+    const t = await tenant('pro');
+    await sim({ script: quick });
+    const holder = new Client({ connectionString: process.env['DATABASE_URL'] });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(7310524105)');
+      const { id } = await create(t); // would hang here if creation waited for the lock
+      expect((await queuedSnapshot(id))['admittedAt']).toBeNull();
+      expect(await admittedAt(id)).toBeNull();
+      await new Promise((r) => setTimeout(r, 50));
+      await holder.query('COMMIT');
+      // No periodic pass in this file: the kick's pass, which met the lock, tried again.
+      await waitForRender(gateway.app, t.secret, id, (r) => r.status === 'SUCCEEDED', 30_000);
+    } finally {
+      await holder.end();
+    }
+  }, 60_000);
+
+  it('admits at creation only within the capacity and the tenant’s free slots', async () => {
+    const t = await tenant('pro');
+    const createQueued = (admit: Parameters<Db['renders']['createQueued']>[2]['admit']) =>
+      db.renders.createQueued(
+        t.tenantId,
+        {
+          avatarId: t.avatarId,
+          audioAssetId: t.audioId,
+          controls: {},
+          seed: 1,
+          modelPack: 'reference',
+          modelPackVersion: '1.0.0',
+          inputHash: 'h'.repeat(64),
+          audioSeconds: 1,
+          frames: 23,
+        },
+        {
+          monthStart: new Date(Date.UTC(2000, 0, 1)),
+          guard: () => ({ billedSeconds: 1, quotedCents: 1 }),
+          ...(admit ? { admit } : {}),
+        },
+      );
+    // Each case alone: a render left waiting (of any tenant) would keep it from admission anyway.
+    await owner.query(
+      `UPDATE renders SET status = 'CANCELED', finished_at = now() WHERE status IN ('QUEUED', 'RUNNING', 'ENCODING')`,
+    );
+    const clear = () =>
+      owner.query(
+        `UPDATE renders SET status = 'CANCELED', finished_at = now() WHERE tenant_id = $1 AND status IN ('QUEUED', 'RUNNING', 'ENCODING')`,
+        [t.tenantId],
+      );
+    const seen: unknown[] = [];
+    const cases = [
+      undefined,
+      { capacity: 0, freeSlots: () => 5 },
+      {
+        capacity: 1000,
+        freeSlots: (tenant: unknown) => {
+          seen.push(tenant);
+          return 0;
+        },
+      },
+    ];
+    for (const admit of cases) {
+      const r = await createQueued(admit);
+      // Without `admit`, at capacity, without a free slot: created waiting, no job to add.
+      expect(r.created && r.dispatch).toBeNull();
+      expect(r.created && r.render.admittedAt).toBeNull();
+      await clear();
+    }
+    // The slots were asked with the tenant's plan, status and renders in flight.
+    expect(seen).toEqual([{ plan: 'pro', status: 'ACTIVE', inFlight: 0 }]);
+    const roomy = await createQueued({ capacity: 1000, freeSlots: () => 1 });
+    expect(roomy.created).toBe(true);
+    if (!roomy.created) return;
+    expect(roomy.render.admittedAt).toEqual(expect.any(Date));
+    expect(roomy.render.attempts).toBe(1);
+    expect(roomy.dispatch).toMatchObject({
+      render: { id: roomy.render.id },
+      avatarDeleted: false,
+      imageStorageKey: expect.stringMatching(/^tenants\//),
+      audioStorageKey: expect.stringMatching(/^tenants\//),
+      faceBox: { x0: 100, y0: 80, x1: 300, y1: 330 },
+    });
+    await owner.query(`UPDATE renders SET status = 'CANCELED', finished_at = now() WHERE id = $1`, [
+      roomy.render.id,
+    ]);
+  }, 60_000);
 });
 
 describe('reconciler', () => {

@@ -24,7 +24,11 @@ export interface Db {
   ping(): Promise<void>;
   close(): Promise<void>;
   /** One transaction as likeness_app with `app.tenant_id` set for it only (set_config(..., true)). */
-  withTenant<T>(tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T>;
+  withTenant<T>(
+    tenantId: string,
+    fn: (tx: TenantTx) => Promise<T>,
+    options?: WithTenantOptions,
+  ): Promise<T>;
   tenants: TenantRepository;
   users: UserRepository;
   sessions: SessionRepository;
@@ -39,9 +43,22 @@ export interface Db {
   auditLog: AuditLogRepository;
 }
 
+export interface WithTenantOptions {
+  /**
+   * Also takes the transaction-scoped advisory lock named so (hashtextextended(lock, 0)), in
+   * the same statement that sets the tenant: work of one tenant that must not interleave (quota
+   * checks) without an extra round trip. Waits for the lock.
+   */
+  lock?: string;
+}
+
 /** What repositories get: the three ways into the database. */
 export interface DbContext {
-  withTenant<T>(tenantId: string, fn: (tx: TenantTx) => Promise<T>): Promise<T>;
+  withTenant<T>(
+    tenantId: string,
+    fn: (tx: TenantTx) => Promise<T>,
+    options?: WithTenantOptions,
+  ): Promise<T>;
   /**
    * Platform-wide work (create/list tenants, create users and sessions): the owner connection,
    * one transaction under `SET LOCAL ROLE likeness_platform`, the only role with a policy that
@@ -62,11 +79,17 @@ export function createDb(config: DbConfig): Db {
     (owner ??= createPooledClient(config.url, Math.min(2, poolMax)));
 
   const ctx: DbContext = {
-    async withTenant(tenantId, fn) {
+    async withTenant(tenantId, fn, options) {
       if (!isUuid(tenantId))
         throw new DbError('INVALID_INPUT', `tenant id is not a uuid: ${tenantId}`);
+      const lock = options?.lock;
       return app.prisma.$transaction(async (tx) => {
-        await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
+        if (lock === undefined) {
+          await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true)`;
+        } else {
+          await tx.$executeRaw`SELECT set_config('app.tenant_id', ${tenantId}, true),
+            pg_advisory_xact_lock(hashtextextended(${lock}, 0))`;
+        }
         return fn(tx);
       });
     },

@@ -2,7 +2,7 @@
 export { APP_ROLE, DEFAULT_APP_PASSWORD, PLATFORM_ROLE, deriveAppUrl } from './config';
 export type { DbConfig } from './config';
 export { createDb } from './db';
-export type { Db, TenantTx } from './db';
+export type { Db, TenantTx, WithTenantOptions } from './db';
 export { DbError } from './errors';
 export type { DbErrorCode } from './errors';
 export {
@@ -53,6 +53,7 @@ export {
   renderSnapshot,
 } from './repositories/render.repository';
 export type {
+  AdmitAtCreation,
   AfterRenderChange,
   CreateQueuedRenderInput,
   CreateQueuedResult,
@@ -67,6 +68,7 @@ export type {
 } from './repositories/render.repository';
 export type {
   AdmissionCandidate,
+  AdmissionSlotsInput,
   AdmissionTenant,
   AdmitOptions,
   AdmitResult,

@@ -239,6 +239,7 @@ it('only the named SECURITY DEFINER functions are callable by the app role', asy
     { proname: 'likeness_due_webhook_deliveries', owner: 'likeness_platform' },
     { proname: 'likeness_find_user_for_login', owner: 'likeness_platform' },
     { proname: 'likeness_purge_webhook_deliveries', owner: 'likeness_platform' },
+    { proname: 'likeness_render_admission_load', owner: 'likeness_platform' },
     { proname: 'likeness_render_admitted_ahead', owner: 'likeness_platform' },
     { proname: 'likeness_render_preview', owner: 'likeness_platform' },
     { proname: 'likeness_render_queue_snapshot', owner: 'likeness_platform' },

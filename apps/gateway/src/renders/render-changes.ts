@@ -74,7 +74,7 @@ export class RenderChanges {
     if (
       isFinished(render.status) ||
       event.type === 'render.requeued' ||
-      event.type === 'render.queued'
+      (event.type === 'render.queued' && render.admittedAt === null)
     ) {
       this.trigger.kick();
     }

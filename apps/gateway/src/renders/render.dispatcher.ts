@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   Inject,
   Injectable,
@@ -6,7 +7,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { getPlan, isPlanId } from '@likeness/billing';
-import type { AdmissionTenant, Db, RenderDispatch } from '@likeness/db';
+import type { AdmissionSlotsInput, AdmitAtCreation, Db, RenderDispatch } from '@likeness/db';
 import { APP_CONFIG, type AppConfig } from '../config/config';
 import { DB } from '../infra/infra.module';
 import { WorkerRegistryService } from '../workers';
@@ -30,6 +31,15 @@ export function planConcurrency(plan: string): number {
   return isPlanId(plan) ? getPlan(plan).maxConcurrentRenders : 1;
 }
 
+/** A pass that found the admitter's lock held tries again this often, this many times. */
+const LOCK_RETRY_MS = 10;
+const LOCK_RETRIES = 20;
+
+/** How many more renders a tenant may have in flight now (suspended tenants: none). */
+function freeSlots(tenant: AdmissionSlotsInput): number {
+  return tenant.status === 'ACTIVE' ? planConcurrency(tenant.plan) - tenant.inFlight : 0;
+}
+
 /**
  * The fair scheduler's admitter. Renders wait in Postgres (QUEUED, not admitted); a pass — at
  * most one at a time across replicas (a transaction-scoped advisory lock) — admits them
@@ -38,7 +48,9 @@ export function planConcurrency(plan: string): number {
  * small backlog (so the order of starts is decided here, not by BullMQ's FIFO). Each admitted
  * render gets a BullMQ `render` job with id `<renderId>_<attempt>`, added after the commit (a
  * lost add is re-added by the reconciler). Passes run every `dispatchIntervalMs` and soon after
- * a kick (a render queued, a slot freed).
+ * a kick (a render queued, a slot freed). A render created while nothing waits anywhere and
+ * there is room is admitted by its creating transaction instead (admissionAtCreation), which
+ * is exactly what the next pass would do, without waiting for it.
  */
 @Injectable()
 export class RenderDispatcher implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -81,10 +93,19 @@ export class RenderDispatcher implements OnApplicationBootstrap, OnApplicationSh
       return;
     }
     this.running = (async () => {
+      let busy = 0;
       do {
         this.again = false;
         try {
-          await this.pass();
+          const result = await this.pass();
+          // The admitter's lock was held: by another replica's pass, or by a createRender
+          // admitting its own render. What this pass was for may still be waiting: try again
+          // shortly (bounded; the periodic pass covers a lock held longer).
+          busy = result.locked ? 0 : busy + 1;
+          if (!result.locked && busy <= LOCK_RETRIES && !this.stopped) {
+            this.again = true;
+            await delay(LOCK_RETRY_MS);
+          }
         } catch (error) {
           this.logger.warn(`admission pass failed: ${String(error)}`);
         }
@@ -99,16 +120,23 @@ export class RenderDispatcher implements OnApplicationBootstrap, OnApplicationSh
     while (this.running) await this.running;
   }
 
+  /**
+   * The limits for admitting a render as it is created (RenderRepository.createQueued's
+   * `admit`: it is admitted there when a pass would admit it at once); undefined while this
+   * replica does not admit (dispatch off, shutting down), so the render waits for a pass.
+   */
+  async admissionAtCreation(): Promise<AdmitAtCreation | undefined> {
+    if (this.stopped || !this.config.renders.dispatch) return undefined;
+    return { capacity: await this.capacity(), freeSlots };
+  }
+
   /** One admission pass (also callable directly, e.g. by tests and tools). */
   async pass(): Promise<AdmissionPass> {
     void this.catalog.rememberLive();
-    const workers = await this.registry.workers();
-    const capacity =
-      workers.reduce((sum, w) => sum + w.capacity, 0) + this.config.renders.dispatchBacklog;
+    const capacity = await this.capacity();
     const result = await this.db.renderDispatch.admit({
       capacity,
-      freeSlots: (tenant: AdmissionTenant) =>
-        tenant.status === 'ACTIVE' ? planConcurrency(tenant.plan) - tenant.inFlight : 0,
+      freeSlots,
       choose: roundRobin,
     });
     if (result.admitted.length > 0) await this.enqueue(result.admitted);
@@ -118,6 +146,12 @@ export class RenderDispatcher implements OnApplicationBootstrap, OnApplicationSh
       inFlight: result.inFlight,
       capacity,
     };
+  }
+
+  /** Admitted-and-unfinished renders allowed: the live workers' capacity plus the backlog. */
+  private async capacity(): Promise<number> {
+    const workers = await this.registry.workers();
+    return workers.reduce((sum, w) => sum + w.capacity, 0) + this.config.renders.dispatchBacklog;
   }
 
   /** Adds the jobs of admitted renders; those that cannot run (avatar gone) fail instead. */

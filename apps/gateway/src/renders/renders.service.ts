@@ -50,6 +50,7 @@ import {
   type RenderStatus,
 } from './render.model';
 import { RenderQueue } from './render.queue';
+import { RenderDispatcher } from './render.dispatcher';
 import { etaFor, RenderQueueInfo } from './render-queue-info';
 import { cancelNow, requestCancel } from './render-transitions';
 import { isFinished, toRenderNode } from './render-view';
@@ -91,6 +92,7 @@ export class RendersService {
     private readonly signals: RenderCancelSignals,
     private readonly queue: RenderQueue,
     private readonly queueInfo: RenderQueueInfo,
+    private readonly dispatcher: RenderDispatcher,
   ) {}
 
   async estimate(
@@ -150,7 +152,10 @@ export class RendersService {
       const existing = await this.db.renders.findByIdempotencyKey(tenantId, key);
       if (existing) return this.replayed(existing, hash);
     }
-    const prepared = await this.prepare(tenantId, checked);
+    const [prepared, admit] = await Promise.all([
+      this.prepare(tenantId, checked),
+      this.dispatcher.admissionAtCreation(),
+    ]);
     const now = new Date();
     let result;
     try {
@@ -193,6 +198,7 @@ export class RendersService {
             }
             return { billedSeconds: allowance.billedSeconds, quotedCents: allowance.priceCents };
           },
+          ...(admit ? { admit: { ...admit, now } } : {}),
         },
       );
     } catch (error) {
@@ -203,7 +209,13 @@ export class RendersService {
       throw error;
     }
     if (!result.created) return this.replayed(result.render, hash);
-    await this.changes.afterCommit(result.render, result.event, null);
+    if (result.dispatch) {
+      // Admitted at creation: the job first (a worker can start while the event goes out).
+      const enqueued = this.dispatcher.enqueue([result.dispatch]);
+      await Promise.all([enqueued, this.changes.afterCommit(result.render, result.event, null)]);
+    } else {
+      await this.changes.afterCommit(result.render, result.event, null);
+    }
     return toRenderNode(result.render);
   }
 

@@ -3,7 +3,11 @@ import { isUuid } from '../errors';
 import type { JsonValue, Render, TenantStatus } from '../types';
 import { toRender } from './render.repository';
 
-/** One advisory-lock key for the admitter: one admission pass at a time across replicas. */
+/**
+ * One advisory-lock key for the admitter: one admission pass at a time across replicas. Also
+ * taken by createQueued's admission at creation, inside likeness_render_admission_load
+ * (migration 0008 spells the same number).
+ */
 const ADMIT_LOCK_KEY = 7_310_524_105;
 
 /** A tenant with renders waiting in Postgres, as the admitter sees it. */
@@ -18,6 +22,9 @@ export interface AdmissionTenant {
   /** The tenant's most recent admission: the round-robin turns to the longest-unserved first. */
   lastAdmittedAt: Date | null;
 }
+
+/** What a tenant's free slots are computed from (AdmitOptions / AdmitAtCreation.freeSlots). */
+export type AdmissionSlotsInput = Pick<AdmissionTenant, 'plan' | 'status' | 'inFlight'>;
 
 /** A waiting render that may be admitted now (within its tenant's free slots). */
 export interface AdmissionCandidate {
@@ -53,7 +60,7 @@ export interface AdmitOptions {
   /** Admitted-and-unfinished renders allowed across all tenants (worker capacity + backlog). */
   capacity: number;
   /** How many more renders the tenant may have in flight now (plan concurrency − inFlight). */
-  freeSlots(tenant: AdmissionTenant): number;
+  freeSlots(tenant: AdmissionSlotsInput): number;
   /** The renders to admit, in order (at most `capacityLeft`). */
   choose(
     tenants: readonly AdmissionTenant[],

@@ -11,6 +11,7 @@ import type {
   TenantStatus,
 } from '../types';
 import type { CreateAssetInput } from './asset.repository';
+import type { AdmissionSlotsInput, RenderDispatch } from './render-dispatch.repository';
 import { json, jsonInput, jsonObject, nullableJsonInput, page } from './mappers';
 
 type RenderRow = Prisma.RenderGetPayload<object>;
@@ -198,31 +199,6 @@ function updateData(patch: UpdateRenderInput): Prisma.RenderUncheckedUpdateManyI
   return data;
 }
 
-/**
- * Bumps the render's event counter under its row lock and records an event whose payload is
- * the render as it is now (gapless sequences: a rolled-back append gives its number back).
- */
-async function appendSnapshotEvent(
-  tx: TenantTx,
-  tenantId: string,
-  renderId: string,
-  type: string,
-): Promise<{ render: Render; event: RenderEvent }> {
-  const bumped = await tx.$queryRaw<{ event_sequence: number }[]>`
-    UPDATE renders SET event_sequence = event_sequence + 1
-    WHERE id = ${renderId}::uuid AND tenant_id = ${tenantId}::uuid
-    RETURNING event_sequence`;
-  const sequence = bumped[0]?.event_sequence;
-  if (sequence === undefined) throw new DbError('NOT_FOUND', `render ${renderId} not found`);
-  const row = await tx.render.findFirst({ where: { id: renderId, tenantId } });
-  if (!row) throw new DbError('NOT_FOUND', `render ${renderId} not found`);
-  const render = toRender(row);
-  const event = await tx.renderEvent.create({
-    data: { tenantId, renderId, sequence, type, payload: jsonInput(renderSnapshot(render)) },
-  });
-  return { render, event: toRenderEvent(event) };
-}
-
 /** What `createQueued` reads under the tenant's render lock, for the quota decision. */
 export interface RenderUsage {
   plan: string;
@@ -247,8 +223,27 @@ export interface RenderReservation {
   quotedCents: number;
 }
 
+/**
+ * createQueued's admission at creation (see there): the admitter's limits, as
+ * RenderDispatchRepository.admit takes them.
+ */
+export interface AdmitAtCreation {
+  /** Admitted-and-unfinished renders allowed across all tenants (worker capacity + backlog). */
+  capacity: number;
+  /** How many more renders the tenant may have in flight now (plan concurrency − inFlight). */
+  freeSlots(tenant: AdmissionSlotsInput): number;
+  now?: Date;
+}
+
 export type CreateQueuedResult<A> =
-  | { created: true; render: Render; event: RenderEvent; after: A }
+  | {
+      created: true;
+      render: Render;
+      event: RenderEvent;
+      /** Admitted at creation: what its BullMQ job needs. Null: it waits for a pass. */
+      dispatch: RenderDispatch | null;
+      after: A;
+    }
   /** The idempotency key was used before: the render it created (nothing was written). */
   | { created: false; render: Render };
 
@@ -373,6 +368,13 @@ export class RenderRepository {
    * earlier reservation and no quota can be exceeded by racing requests. A known idempotency key
    * returns that render instead. The avatar must be READY (it is locked against deletion until
    * the commit): DbError INVALID_REFERENCE otherwise.
+   *
+   * With `admit`, the render is admitted in the same transaction when an admission pass would
+   * admit it at once: the admitter's lock is free (likeness_render_admission_load, migration
+   * 0008), no render of any tenant waits in Postgres, fewer than `capacity` are in flight and
+   * the tenant has a free slot. Then `dispatch` is what its BullMQ job needs (the caller adds
+   * the job after the commit, as the admitter does); otherwise it is null and the render waits
+   * for the next pass. Four statements in all (lock, context, render, event) for a new render.
    */
   async createQueued<A = undefined>(
     tenantId: string,
@@ -380,53 +382,101 @@ export class RenderRepository {
     options: {
       monthStart: Date;
       guard(usage: RenderUsage): RenderReservation;
+      admit?: AdmitAtCreation;
       after?: AfterRenderChange<A>;
     },
   ): Promise<CreateQueuedResult<A | undefined>> {
-    return this.ctx.withTenant(tenantId, async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`likeness:renders:${tenantId}`}, 0))`;
-      if (input.idempotencyKey) {
-        const existing = await tx.render.findFirst({
-          where: { tenantId, idempotencyKey: input.idempotencyKey },
+    const admit = options.admit;
+    return this.ctx.withTenant(
+      tenantId,
+      async (tx) => {
+        const context = await readCreateContext(tx, tenantId, input, options.monthStart, !!admit);
+        if (context.existingId !== null) {
+          const existing = await tx.render.findFirst({
+            where: { id: context.existingId, tenantId },
+          });
+          if (existing) return { created: false as const, render: toRender(existing) };
+        }
+        const reservation = options.guard(context.usage);
+        // The audio asset and the API key were read in the tenant's scope by the caller (and an
+        // asset never changes tenant); the avatar can change (deletion), so it is locked.
+        const avatar = context.avatar;
+        if (!avatar || avatar.deleted) {
+          throw new DbError('INVALID_REFERENCE', `avatar ${input.avatarId} not found`);
+        }
+        if (avatar.status !== 'READY') {
+          throw new DbError(
+            'INVALID_REFERENCE',
+            `avatar ${input.avatarId} is ${avatar.status}, not READY`,
+          );
+        }
+        const admitNow =
+          admit !== undefined &&
+          context.admission.locked &&
+          !context.admission.waiting &&
+          context.admission.inFlight < admit.capacity &&
+          context.audioStorageKey !== null &&
+          Math.floor(
+            admit.freeSlots({
+              plan: context.usage.plan,
+              status: context.usage.tenantStatus,
+              inFlight: context.tenantInFlight,
+            }),
+          ) >= 1;
+        const created = await tx.render.create({
+          data: {
+            tenantId,
+            apiKeyId: input.apiKeyId ?? null,
+            avatarId: input.avatarId,
+            audioAssetId: input.audioAssetId,
+            prompt: input.prompt ?? '',
+            controls: jsonInput(input.controls ?? {}),
+            seed: input.seed,
+            modelPack: input.modelPack,
+            modelPackVersion: input.modelPackVersion,
+            priority: input.priority ?? 0,
+            idempotencyKey: input.idempotencyKey ?? null,
+            inputHash: input.inputHash,
+            deadlineAt: input.deadlineAt ?? null,
+            audioSeconds: input.audioSeconds,
+            frames: input.frames,
+            billedSeconds: reservation.billedSeconds,
+            quotedCents: reservation.quotedCents,
+            // The first event's sequence, written with the row (no bump needed).
+            eventSequence: 1,
+            ...(admitNow ? { admittedAt: admit.now ?? new Date(), attempts: 1 } : {}),
+          },
         });
-        if (existing) return { created: false as const, render: toRender(existing) };
-      }
-      const reservation = options.guard(
-        await readUsage(tx, tenantId, input.apiKeyId ?? null, options.monthStart),
-      );
-      // The audio asset and the API key were read in the tenant's scope by the caller (and an
-      // asset never changes tenant); the avatar can change (deletion), so it is locked.
-      await requireReadyAvatar(tx, tenantId, input.avatarId);
-      const created = await tx.render.create({
-        data: {
-          tenantId,
-          apiKeyId: input.apiKeyId ?? null,
-          avatarId: input.avatarId,
-          audioAssetId: input.audioAssetId,
-          prompt: input.prompt ?? '',
-          controls: jsonInput(input.controls ?? {}),
-          seed: input.seed,
-          modelPack: input.modelPack,
-          modelPackVersion: input.modelPackVersion,
-          priority: input.priority ?? 0,
-          idempotencyKey: input.idempotencyKey ?? null,
-          inputHash: input.inputHash,
-          deadlineAt: input.deadlineAt ?? null,
-          audioSeconds: input.audioSeconds,
-          frames: input.frames,
-          billedSeconds: reservation.billedSeconds,
-          quotedCents: reservation.quotedCents,
-        },
-      });
-      const { render, event } = await appendSnapshotEvent(
-        tx,
-        tenantId,
-        created.id,
-        'render.queued',
-      );
-      const after = options.after ? await options.after(tx, render, event) : undefined;
-      return { created: true as const, render, event, after };
-    });
+        const render = toRender(created);
+        const event = toRenderEvent(
+          await tx.renderEvent.create({
+            data: {
+              tenantId,
+              renderId: render.id,
+              sequence: 1,
+              type: 'render.queued',
+              payload: jsonInput(renderSnapshot(render)),
+            },
+          }),
+        );
+        const dispatch: RenderDispatch | null =
+          admitNow && context.audioStorageKey !== null
+            ? {
+                render,
+                imageStorageKey: avatar.imageStorageKey,
+                audioStorageKey: context.audioStorageKey,
+                avatarDeleted: false,
+                faceBox: avatar.faceBox,
+                keypoints: avatar.keypoints,
+                identityEmbedding:
+                  avatar.embedding === null ? null : (JSON.parse(avatar.embedding) as number[]),
+              }
+            : null;
+        const after = options.after ? await options.after(tx, render, event) : undefined;
+        return { created: true as const, render, event, dispatch, after };
+      },
+      { lock: `likeness:renders:${tenantId}` },
+    );
   }
 
   /**
@@ -465,7 +515,11 @@ export class RenderRepository {
       } else if (patch.outputAssetId) {
         await requireOwned(tx, tenantId, 'asset', patch.outputAssetId);
       }
-      await tx.render.updateMany({ where: { id: renderId, tenantId }, data: updateData(patch) });
+      // The change and the next event sequence in one UPDATE (the row is locked: gapless).
+      const updated = await tx.render.update({
+        where: { id: renderId },
+        data: { ...updateData(patch), eventSequence: { increment: 1 } },
+      });
       if (change.usage) {
         await tx.$executeRaw`
           INSERT INTO usage_events (tenant_id, api_key_id, render_id, quantity, unit)
@@ -473,7 +527,18 @@ export class RenderRepository {
                   ${change.usage.quantity}, ${change.usage.unit})
           ON CONFLICT (render_id) DO NOTHING`;
       }
-      const { render, event } = await appendSnapshotEvent(tx, tenantId, renderId, change.eventType);
+      const render = toRender(updated);
+      const event = toRenderEvent(
+        await tx.renderEvent.create({
+          data: {
+            tenantId,
+            renderId,
+            sequence: updated.eventSequence,
+            type: change.eventType,
+            payload: jsonInput(renderSnapshot(render)),
+          },
+        }),
+      );
       const result = after ? await after(tx, render, event) : undefined;
       return { render, event, after: result };
     });
@@ -630,33 +695,194 @@ export class RenderRepository {
   }
 }
 
-/** Locks a render row for the rest of the transaction and reads it; null when not found. */
+/**
+ * Every column of `renders` as Prisma names it (so a raw row reads like a Prisma one): a raw
+ * SELECT can lock and read a render in one statement. render.repository.spec checks that it
+ * reads exactly what render.findFirst does.
+ */
+const RENDER_COLUMNS: Record<keyof RenderRow, string> = {
+  id: 'id::text',
+  tenantId: 'tenant_id::text',
+  apiKeyId: 'api_key_id::text',
+  avatarId: 'avatar_id::text',
+  audioAssetId: 'audio_asset_id::text',
+  prompt: 'prompt',
+  controls: 'controls',
+  seed: 'seed',
+  modelPack: 'model_pack',
+  modelPackVersion: 'model_pack_version',
+  status: 'status::text',
+  priority: 'priority',
+  progress: 'progress',
+  outputAssetId: 'output_asset_id::text',
+  identityScore: 'identity_score',
+  costCents: 'cost_cents',
+  error: 'error',
+  attempts: 'attempts',
+  idempotencyKey: 'idempotency_key',
+  inputHash: 'input_hash',
+  eventSequence: 'event_sequence',
+  queuedAt: 'queued_at',
+  startedAt: 'started_at',
+  finishedAt: 'finished_at',
+  deadlineAt: 'deadline_at',
+  createdAt: 'created_at',
+  updatedAt: 'updated_at',
+  admittedAt: 'admitted_at',
+  runId: 'run_id',
+  runSeq: 'run_seq',
+  runAt: 'run_at',
+  runs: 'runs',
+  workerId: 'worker_id',
+  lastEventAt: 'last_event_at',
+  cancelRequestedAt: 'cancel_requested_at',
+  audioSeconds: 'audio_seconds',
+  frames: 'frames',
+  billedSeconds: 'billed_seconds',
+  quotedCents: 'quoted_cents',
+};
+const RENDER_SELECT_LIST = Object.entries(RENDER_COLUMNS)
+  .map(([name, column]) => `${column} AS "${name}"`)
+  .join(', ');
+
+/** Locks a render row for the rest of the transaction and reads it (one statement); null when not found. */
 export async function lockRender(
   tx: TenantTx,
   tenantId: string,
   renderId: string,
 ): Promise<Render | null> {
-  const locked = await tx.$queryRaw<{ id: string }[]>`
-    SELECT id::text AS id FROM renders
-    WHERE id = ${renderId}::uuid AND tenant_id = ${tenantId}::uuid FOR UPDATE`;
-  if (locked.length === 0) return null;
-  const row = await tx.render.findFirst({ where: { id: renderId, tenantId } });
+  const rows = await tx.$queryRawUnsafe<RenderRow[]>(
+    `SELECT ${RENDER_SELECT_LIST} FROM renders WHERE id = $1::uuid AND tenant_id = $2::uuid FOR UPDATE`,
+    renderId,
+    tenantId,
+  );
+  const row = rows[0];
   return row ? toRender(row) : null;
 }
 
-/** The avatar exists, is READY and not deleted; locked (FOR SHARE) until the commit. */
-async function requireReadyAvatar(tx: TenantTx, tenantId: string, avatarId: string) {
-  const rows = isUuid(avatarId)
-    ? await tx.$queryRaw<{ status: string; deleted: boolean }[]>`
-        SELECT status::text AS status, deleted_at IS NOT NULL AS deleted FROM avatars
-        WHERE id = ${avatarId}::uuid AND tenant_id = ${tenantId}::uuid FOR SHARE`
-    : [];
-  const avatar = rows[0];
-  if (!avatar || avatar.deleted)
-    throw new DbError('INVALID_REFERENCE', `avatar ${avatarId} not found`);
-  if (avatar.status !== 'READY') {
-    throw new DbError('INVALID_REFERENCE', `avatar ${avatarId} is ${avatar.status}, not READY`);
-  }
+/** What createQueued reads in one statement, under the tenant's render lock. */
+interface CreateContext {
+  /** The render created before with the same idempotency key, if any. */
+  existingId: string | null;
+  usage: RenderUsage;
+  /** The tenant's admitted and unfinished renders. */
+  tenantInFlight: number;
+  /** Null: no such avatar in the tenant. Locked FOR SHARE until the commit. */
+  avatar: {
+    status: string;
+    deleted: boolean;
+    imageStorageKey: string | null;
+    faceBox: JsonValue | null;
+    keypoints: JsonValue | null;
+    /** pgvector text ("[0.1,…]"), parsed only when the render is admitted. */
+    embedding: string | null;
+  } | null;
+  audioStorageKey: string | null;
+  /** likeness_render_admission_load: the admitter's lock and the figures across tenants. */
+  admission: { locked: boolean; waiting: boolean; inFlight: number };
+}
+
+async function readCreateContext(
+  tx: TenantTx,
+  tenantId: string,
+  input: CreateQueuedRenderInput,
+  monthStart: Date,
+  tryAdmit: boolean,
+): Promise<CreateContext> {
+  const apiKeyId = input.apiKeyId && isUuid(input.apiKeyId) ? input.apiKeyId : null;
+  const avatarId = isUuid(input.avatarId) ? input.avatarId : null;
+  const audioId = isUuid(input.audioAssetId) ? input.audioAssetId : null;
+  const rows = await tx.$queryRaw<
+    {
+      plan: string;
+      tenant_status: TenantStatus;
+      seconds: number;
+      unfinished: number;
+      in_flight: number;
+      existing_id: string | null;
+      key_found: boolean;
+      key_cap: number | null;
+      key_spent: number | null;
+      avatar_status: string | null;
+      avatar_deleted: boolean | null;
+      image_key: string | null;
+      face_box: JsonValue | null;
+      keypoints: JsonValue | null;
+      embedding: string | null;
+      audio_key: string | null;
+      admit_locked: boolean;
+      admit_waiting: boolean;
+      admit_in_flight: number;
+    }[]
+  >`
+    SELECT t.plan, t.status::text AS tenant_status,
+      (SELECT coalesce(sum(r.billed_seconds), 0)::float8 FROM renders r
+        WHERE r.tenant_id = t.id AND r.created_at >= ${monthStart}::timestamptz) AS seconds,
+      u.unfinished, u.in_flight,
+      (SELECT r.id::text FROM renders r
+        WHERE r.tenant_id = t.id AND r.idempotency_key = ${input.idempotencyKey ?? null}::text)
+        AS existing_id,
+      k.id IS NOT NULL AS key_found, k.spend_cap_cents AS key_cap,
+      (SELECT coalesce(sum(coalesce(r.cost_cents, r.quoted_cents)), 0)::float8 FROM renders r
+        WHERE r.tenant_id = k.tenant_id AND r.api_key_id = k.id
+          AND r.created_at >= ${monthStart}::timestamptz) AS key_spent,
+      av.avatar_status, av.avatar_deleted, av.image_key, av.face_box, av.keypoints, av.embedding,
+      (SELECT au.storage_key FROM assets au WHERE au.id = ${audioId}::uuid AND au.tenant_id = t.id)
+        AS audio_key,
+      adm.locked AS admit_locked, adm.waiting AS admit_waiting, adm.in_flight AS admit_in_flight
+    FROM tenants t
+    CROSS JOIN LATERAL (
+      SELECT count(*)::integer AS unfinished,
+        count(*) FILTER (WHERE r.admitted_at IS NOT NULL)::integer AS in_flight
+      FROM renders r WHERE r.tenant_id = t.id AND r.status IN ('QUEUED', 'RUNNING', 'ENCODING')
+    ) u
+    LEFT JOIN api_keys k ON k.id = ${apiKeyId}::uuid AND k.tenant_id = t.id
+    LEFT JOIN LATERAL (
+      SELECT a.status::text AS avatar_status, a.deleted_at IS NOT NULL AS avatar_deleted,
+        img.storage_key AS image_key, a.face_box, a.keypoints, e.embedding::text AS embedding
+      FROM avatars a
+      LEFT JOIN assets img ON img.id = a.image_asset_id
+      LEFT JOIN identity_embeddings e ON e.avatar_id = a.id
+      WHERE a.id = ${avatarId}::uuid AND a.tenant_id = t.id
+      FOR SHARE OF a
+    ) av ON true
+    CROSS JOIN LATERAL likeness_render_admission_load(${tryAdmit}) adm
+    WHERE t.id = ${tenantId}::uuid`;
+  const row = rows[0];
+  if (!row) throw new DbError('NOT_FOUND', `tenant ${tenantId} not found`);
+  return {
+    existingId: row.existing_id,
+    usage: {
+      plan: row.plan,
+      tenantStatus: row.tenant_status,
+      videoSecondsThisMonth: Number(row.seconds),
+      unfinished: Number(row.unfinished),
+      apiKey: row.key_found
+        ? {
+            spendCapCents: row.key_cap === null ? null : Number(row.key_cap),
+            spentThisMonthCents: Number(row.key_spent ?? 0),
+          }
+        : null,
+    },
+    tenantInFlight: Number(row.in_flight),
+    avatar:
+      row.avatar_status === null
+        ? null
+        : {
+            status: row.avatar_status,
+            deleted: row.avatar_deleted === true,
+            imageStorageKey: row.image_key,
+            faceBox: row.face_box,
+            keypoints: row.keypoints,
+            embedding: row.embedding,
+          },
+    audioStorageKey: row.audio_key,
+    admission: {
+      locked: row.admit_locked,
+      waiting: row.admit_waiting,
+      inFlight: Number(row.admit_in_flight),
+    },
+  };
 }
 
 async function readUsage(

@@ -178,6 +178,63 @@ describe('renders', () => {
     ]);
   });
 
+  it('change() sees the locked render as findById reads it, and records the next sequence', async () => {
+    const render = await createRender(db, a.id);
+    const output = await createAsset(db, a.id, 'VIDEO');
+    const at = new Date('2026-11-26T01:02:03.456Z');
+    const first = await db.renders.change(a.id, render.id, () => ({
+      eventType: 'render.started',
+      patch: {
+        status: 'RUNNING',
+        progress: { phase: 'DENOISING', step: 3, fraction: 0.25, nested: { ok: [1, 'x'] } },
+        outputAssetId: output.id,
+        identityScore: 0.8125,
+        costCents: 12,
+        error: { code: 'X', message: 'y' },
+        attempts: 2,
+        startedAt: at,
+        deadlineAt: new Date(at.getTime() + 60_000),
+        admittedAt: at,
+        runId: 'run-1',
+        runSeq: 4,
+        runAt: at,
+        runs: 1,
+        workerId: 'w-1',
+        lastEventAt: at,
+        cancelRequestedAt: at,
+        billedSeconds: 3,
+      },
+    }));
+    expect(first?.event).toMatchObject({ sequence: 1, type: 'render.started' });
+    let seen: unknown;
+    const second = await db.renders.change(a.id, render.id, (current) => {
+      seen = current;
+      return { eventType: 'render.progress', patch: { runSeq: 5 } };
+    });
+    // Every column, as Prisma reads it (types included: dates, JSON, floats, nulls).
+    expect(seen).toEqual(first?.render);
+    expect(seen).toEqual({
+      ...(await db.renders.findById(a.id, render.id)),
+      runSeq: 4,
+      updatedAt: expect.any(Date),
+    });
+    expect(second?.event).toMatchObject({ sequence: 2, type: 'render.progress' });
+    expect(second?.render.runSeq).toBe(5);
+    expect((await db.renders.listEvents(a.id, render.id)).map((e) => [e.sequence, e.type])).toEqual(
+      [
+        [1, 'render.started'],
+        [2, 'render.progress'],
+      ],
+    );
+    // The recorded payload is the render as changed.
+    const [, stored] = await db.renders.listEvents(a.id, render.id);
+    expect(stored?.payload).toMatchObject({ id: render.id, runSeq: 5, status: 'RUNNING' });
+    // Another tenant's render: nothing to change, nothing decided.
+    const decide = jest.fn(() => ({ eventType: 'x', patch: {} }));
+    expect(await db.renders.change(b.id, render.id, decide)).toBeNull();
+    expect(decide).not.toHaveBeenCalled();
+  });
+
   it('idempotency keys are unique per tenant', async () => {
     const avatar = await createAvatar(db, a.id);
     const audio = await createAsset(db, a.id, 'AUDIO');
@@ -344,6 +401,31 @@ describe('Db', () => {
     } finally {
       await down.close();
     }
+  });
+
+  it('withTenant with a lock runs transactions holding the same lock one after the other', async () => {
+    const log: string[] = [];
+    const run = (name: string, lock: string, delayMs: number) =>
+      new Promise((r) => setTimeout(r, delayMs)).then(() =>
+        db.withTenant(
+          a.id,
+          async (tx) => {
+            log.push(`${name} in`);
+            // The tenant is set in the same statement as the lock: RLS shows A's row.
+            const rows = await tx.$queryRaw<{ id: string }[]>`SELECT id::text AS id FROM tenants`;
+            expect(rows.map((r) => r.id)).toEqual([a.id]);
+            await new Promise((r) => setTimeout(r, 150));
+            log.push(`${name} out`);
+          },
+          { lock },
+        ),
+      );
+    const lock = `test-lock-${uniqueSlug('l')}`;
+    await Promise.all([run('one', lock, 0), run('two', lock, 30)]);
+    expect(log).toEqual(['one in', 'one out', 'two in', 'two out']);
+    log.length = 0;
+    await Promise.all([run('one', `${lock}-a`, 0), run('two', `${lock}-b`, 30)]);
+    expect(log).toEqual(['one in', 'two in', 'one out', 'two out']);
   });
 
   it('withTenant rejects a malformed tenant id', async () => {

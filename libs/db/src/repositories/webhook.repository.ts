@@ -260,34 +260,37 @@ export class WebhookRepository {
     input: CreateWebhookEndpointInput,
     options: { maxEndpoints: number; audit?: WebhookAuditInput },
   ): Promise<WebhookEndpoint> {
-    const row = await this.ctx.withTenant(tenantId, async (tx) => {
-      await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`webhook_endpoints:${tenantId}`}, 0))`;
-      const count = await tx.webhookEndpoint.count({ where: { tenantId } });
-      if (count >= options.maxEndpoints) {
-        throw new DbError(
-          'CONFLICT',
-          `a tenant may have at most ${options.maxEndpoints} webhook endpoints`,
-        );
-      }
-      const created = await tx.webhookEndpoint.create({
-        data: {
-          id: input.id,
-          tenantId,
-          url: input.url,
-          description: input.description,
-          eventTypes: input.eventTypes,
-          secret: input.secret,
-        },
-      });
-      if (options.audit) {
-        await writeAuditEntry(tx, tenantId, {
-          ...options.audit,
-          action: 'webhook_endpoint.create',
-          target: created.id,
+    const row = await this.ctx.withTenant(
+      tenantId,
+      async (tx) => {
+        const count = await tx.webhookEndpoint.count({ where: { tenantId } });
+        if (count >= options.maxEndpoints) {
+          throw new DbError(
+            'CONFLICT',
+            `a tenant may have at most ${options.maxEndpoints} webhook endpoints`,
+          );
+        }
+        const created = await tx.webhookEndpoint.create({
+          data: {
+            id: input.id,
+            tenantId,
+            url: input.url,
+            description: input.description,
+            eventTypes: input.eventTypes,
+            secret: input.secret,
+          },
         });
-      }
-      return created;
-    });
+        if (options.audit) {
+          await writeAuditEntry(tx, tenantId, {
+            ...options.audit,
+            action: 'webhook_endpoint.create',
+            target: created.id,
+          });
+        }
+        return created;
+      },
+      { lock: `webhook_endpoints:${tenantId}` },
+    );
     return toEndpoint(row);
   }
 
