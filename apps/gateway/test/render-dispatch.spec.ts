@@ -329,22 +329,26 @@ describe('admission at creation', () => {
 
   it('admits at creation only within the capacity and the tenant’s free slots', async () => {
     const t = await tenant('pro');
+    const builds: unknown[] = [];
+    const built = () => ({
+      controls: {},
+      seed: 1,
+      modelPack: 'reference',
+      modelPackVersion: '1.0.0',
+      inputHash: 'h'.repeat(64),
+      audioSeconds: 1,
+      frames: 23,
+    });
     const createQueued = (admit: Parameters<Db['renders']['createQueued']>[2]['admit']) =>
       db.renders.createQueued(
         t.tenantId,
-        {
-          avatarId: t.avatarId,
-          audioAssetId: t.audioId,
-          controls: {},
-          seed: 1,
-          modelPack: 'reference',
-          modelPackVersion: '1.0.0',
-          inputHash: 'h'.repeat(64),
-          audioSeconds: 1,
-          frames: 23,
-        },
+        { avatarId: t.avatarId, audioAssetId: t.audioId },
         {
           monthStart: new Date(Date.UTC(2000, 0, 1)),
+          build: (found) => {
+            builds.push(found);
+            return built();
+          },
           guard: () => ({ billedSeconds: 1, quotedCents: 1 }),
           ...(admit ? { admit } : {}),
         },
@@ -377,6 +381,27 @@ describe('admission at creation', () => {
       expect(r.created && r.render.admittedAt).toBeNull();
       await clear();
     }
+    // build saw the tenant's avatar and audio asset as they are.
+    expect(builds[0]).toEqual({
+      avatar: { status: 'READY' },
+      audio: { kind: 'AUDIO', probe: { durationSeconds: 1, sampleRate: 16000, channels: 1 } },
+    });
+    // A build that refuses writes nothing.
+    const before = await statusCounts([t.tenantId]);
+    await expect(
+      db.renders.createQueued(
+        t.tenantId,
+        { avatarId: t.avatarId, audioAssetId: t.avatarId },
+        {
+          monthStart: new Date(),
+          build: (found) => {
+            throw new Error(`no audio: ${JSON.stringify(found.audio)}`);
+          },
+          guard: () => ({ billedSeconds: 1, quotedCents: 1 }),
+        },
+      ),
+    ).rejects.toThrow('no audio: null');
+    expect(await statusCounts([t.tenantId])).toEqual(before);
     // The slots were asked with the tenant's plan, status and renders in flight.
     expect(seen).toEqual([{ plan: 'pro', status: 'ACTIVE', inFlight: 0 }]);
     const roomy = await createQueued({ capacity: 1000, freeSlots: () => 1 });

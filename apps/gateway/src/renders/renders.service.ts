@@ -11,7 +11,7 @@ import {
 } from '@likeness/billing';
 import {
   DbError,
-  type Asset,
+  type RenderCreateFound,
   type Db,
   type Render as RenderRow,
   type RenderStatus as DbRenderStatus,
@@ -148,38 +148,42 @@ export class RendersService {
     const key = checkIdempotencyKey(idempotencyKey);
     const checked = checkRenderInput(input);
     const hash = inputHash(checked, this.config.renders.defaultPack);
-    if (key !== null) {
-      const existing = await this.db.renders.findByIdempotencyKey(tenantId, key);
-      if (existing) return this.replayed(existing, hash);
-    }
-    const [prepared, admit] = await Promise.all([
-      this.prepare(tenantId, checked),
+    const packName = checked.modelPack ?? this.config.renders.defaultPack;
+    const [pack, admit] = await Promise.all([
+      this.catalog.resolve(packName),
       this.dispatcher.admissionAtCreation(),
     ]);
     const now = new Date();
     let result;
     try {
+      // The avatar, the audio, the quotas and an earlier render with the same idempotency key
+      // are read in the creating transaction, under the tenant's lock (one statement).
       result = await this.db.renders.createQueued(
         tenantId,
         {
           apiKeyId: apiKeyIdOf(principal),
-          avatarId: prepared.resolved.avatarId,
-          audioAssetId: prepared.resolved.audioAssetId,
-          prompt: prepared.resolved.prompt,
-          controls: controlsOf(prepared.resolved),
-          seed: prepared.resolved.seed,
-          modelPack: prepared.resolved.modelPack,
-          modelPackVersion: prepared.resolved.modelPackVersion,
-          priority: prepared.resolved.priority,
+          avatarId: checked.avatarId,
+          audioAssetId: checked.audioAssetId,
           idempotencyKey: key,
-          inputHash: hash,
-          deadlineAt: new Date(now.getTime() + this.config.renders.deadlineSeconds * 1000),
-          audioSeconds: prepared.audioSeconds,
-          frames: prepared.frames,
         },
         {
           monthStart: monthStart(now),
-          guard: (usage) => {
+          build: (found) => {
+            const prepared = validated(checked, packName, found.avatar, found.audio, pack);
+            return {
+              prompt: prepared.resolved.prompt,
+              controls: controlsOf(prepared.resolved),
+              seed: prepared.resolved.seed,
+              modelPack: prepared.resolved.modelPack,
+              modelPackVersion: prepared.resolved.modelPackVersion,
+              priority: prepared.resolved.priority,
+              inputHash: hash,
+              deadlineAt: new Date(now.getTime() + this.config.renders.deadlineSeconds * 1000),
+              audioSeconds: prepared.audioSeconds,
+              frames: prepared.frames,
+            };
+          },
+          guard: (usage, built) => {
             if (usage.unfinished >= this.config.renders.maxUnfinishedPerTenant) {
               throw new RenderQuotaException(
                 ErrorCode.QUOTA_EXCEEDED,
@@ -187,7 +191,7 @@ export class RendersService {
                 'maxUnfinishedRenders',
               );
             }
-            const allowance = this.allowance(usage, prepared.audioSeconds);
+            const allowance = this.allowance(usage, built.audioSeconds);
             if (!allowance.allowed) {
               throw new RenderQuotaException(
                 allowance.code,
@@ -327,34 +331,48 @@ export class RendersService {
       this.db.assets.findById(tenantId, checked.audioAssetId),
       this.catalog.resolve(packName),
     ]);
-    if (!avatar) throw new RenderInputException('avatarId', 'No such avatar');
-    if (avatar.status !== 'READY') {
-      throw new RenderInputException(
-        'avatarId',
-        avatar.status === 'PROCESSING'
-          ? 'The avatar is still being prepared; render once it is READY'
-          : 'The avatar FAILED preparation and cannot be rendered',
-      );
-    }
-    const audioSeconds = audioDuration(audio);
-    if (!pack) {
-      throw new RenderInputException(
-        'modelPack',
-        `Unknown model pack "${packName}" (modelPacks lists the available ones)`,
-      );
-    }
-    const resolved = resolveForPack(checked, pack.facts);
-    return {
-      checked,
-      resolved,
-      pack,
-      audioSeconds,
-      frames: framesFor(audioSeconds, resolved.fps),
-    };
+    return validated(checked, packName, avatar, audio, pack);
   }
 }
 
-function audioDuration(audio: Asset | null): number {
+/**
+ * Checks a render request against its avatar, audio asset and model pack (as found in the
+ * tenant; null: none) and resolves it for the pack. RenderInputException naming the field.
+ */
+function validated(
+  checked: CheckedRenderInput,
+  packName: string,
+  avatar: { status: string } | null,
+  audio: RenderCreateFound['audio'],
+  pack: ResolvedPack | null,
+): Prepared {
+  if (!avatar) throw new RenderInputException('avatarId', 'No such avatar');
+  if (avatar.status !== 'READY') {
+    throw new RenderInputException(
+      'avatarId',
+      avatar.status === 'PROCESSING'
+        ? 'The avatar is still being prepared; render once it is READY'
+        : 'The avatar FAILED preparation and cannot be rendered',
+    );
+  }
+  const audioSeconds = audioDuration(audio);
+  if (!pack) {
+    throw new RenderInputException(
+      'modelPack',
+      `Unknown model pack "${packName}" (modelPacks lists the available ones)`,
+    );
+  }
+  const resolved = resolveForPack(checked, pack.facts);
+  return {
+    checked,
+    resolved,
+    pack,
+    audioSeconds,
+    frames: framesFor(audioSeconds, resolved.fps),
+  };
+}
+
+function audioDuration(audio: RenderCreateFound['audio']): number {
   if (!audio) throw new RenderInputException('audioAssetId', 'No such audio asset');
   if (audio.kind !== 'AUDIO') {
     throw new RenderInputException(

@@ -216,6 +216,22 @@ export interface CreateQueuedRenderInput extends CreateRenderInput {
   frames: number;
 }
 
+/** What createQueued is asked for: the rows it looks up itself, under the tenant's lock. */
+export type RenderCreateRequest = Pick<
+  CreateQueuedRenderInput,
+  'avatarId' | 'audioAssetId' | 'apiKeyId' | 'idempotencyKey'
+>;
+
+/** The rest of the render, built by the caller from what createQueued found. */
+export type RenderCreateBuilt = Omit<CreateQueuedRenderInput, keyof RenderCreateRequest>;
+
+/** The avatar and the audio asset as createQueued found them in the tenant (null: none). */
+export interface RenderCreateFound {
+  /** Null when the tenant has no such avatar, or it was deleted. */
+  avatar: { status: string } | null;
+  audio: { kind: string; probe: JsonObject } | null;
+}
+
 /** What `createQueued`'s guard allows: the seconds reserved against the quota and the price. */
 export interface RenderReservation {
   /** Reserved against the monthly quota now; corrected when the render finishes. */
@@ -374,14 +390,18 @@ export class RenderRepository {
    * 0008), no render of any tenant waits in Postgres, fewer than `capacity` are in flight and
    * the tenant has a free slot. Then `dispatch` is what its BullMQ job needs (the caller adds
    * the job after the commit, as the admitter does); otherwise it is null and the render waits
-   * for the next pass. Four statements in all (lock, context, render, event) for a new render.
+   * for the next pass. Four statements in all (lock, context, render, event) for a new render:
+   * the avatar and the audio asset are read here (`build` validates them), not beforehand.
    */
   async createQueued<A = undefined>(
     tenantId: string,
-    input: CreateQueuedRenderInput,
+    request: RenderCreateRequest,
     options: {
       monthStart: Date;
-      guard(usage: RenderUsage): RenderReservation;
+      /** The render to create from what was found; throws to refuse (nothing is written). */
+      build(found: RenderCreateFound): RenderCreateBuilt;
+      /** Throws to refuse, or returns the reservation (sees every earlier one: the lock). */
+      guard(usage: RenderUsage, built: RenderCreateBuilt): RenderReservation;
       admit?: AdmitAtCreation;
       after?: AfterRenderChange<A>;
     },
@@ -390,17 +410,21 @@ export class RenderRepository {
     return this.ctx.withTenant(
       tenantId,
       async (tx) => {
-        const context = await readCreateContext(tx, tenantId, input, options.monthStart, !!admit);
+        const context = await readCreateContext(tx, tenantId, request, options.monthStart, !!admit);
         if (context.existingId !== null) {
           const existing = await tx.render.findFirst({
             where: { id: context.existingId, tenantId },
           });
           if (existing) return { created: false as const, render: toRender(existing) };
         }
-        const reservation = options.guard(context.usage);
-        // The audio asset and the API key were read in the tenant's scope by the caller (and an
-        // asset never changes tenant); the avatar can change (deletion), so it is locked.
         const avatar = context.avatar;
+        const built = options.build({
+          avatar: avatar && !avatar.deleted ? { status: avatar.status } : null,
+          audio: context.audio && { kind: context.audio.kind, probe: context.audio.probe },
+        });
+        const input: CreateQueuedRenderInput = { ...built, ...request };
+        const reservation = options.guard(context.usage, built);
+        // The avatar is locked (FOR SHARE) until the commit: it cannot be deleted meanwhile.
         if (!avatar || avatar.deleted) {
           throw new DbError('INVALID_REFERENCE', `avatar ${input.avatarId} not found`);
         }
@@ -415,7 +439,7 @@ export class RenderRepository {
           context.admission.locked &&
           !context.admission.waiting &&
           context.admission.inFlight < admit.capacity &&
-          context.audioStorageKey !== null &&
+          context.audio !== null &&
           Math.floor(
             admit.freeSlots({
               plan: context.usage.plan,
@@ -460,11 +484,11 @@ export class RenderRepository {
           }),
         );
         const dispatch: RenderDispatch | null =
-          admitNow && context.audioStorageKey !== null
+          admitNow && context.audio !== null
             ? {
                 render,
                 imageStorageKey: avatar.imageStorageKey,
-                audioStorageKey: context.audioStorageKey,
+                audioStorageKey: context.audio.storageKey,
                 avatarDeleted: false,
                 faceBox: avatar.faceBox,
                 keypoints: avatar.keypoints,
@@ -777,7 +801,8 @@ interface CreateContext {
     /** pgvector text ("[0.1,…]"), parsed only when the render is admitted. */
     embedding: string | null;
   } | null;
-  audioStorageKey: string | null;
+  /** The audio asset of the tenant; null when there is none with that id. */
+  audio: { kind: string; probe: JsonObject; storageKey: string } | null;
   /** likeness_render_admission_load: the admitter's lock and the figures across tenants. */
   admission: { locked: boolean; waiting: boolean; inFlight: number };
 }
@@ -785,7 +810,7 @@ interface CreateContext {
 async function readCreateContext(
   tx: TenantTx,
   tenantId: string,
-  input: CreateQueuedRenderInput,
+  input: RenderCreateRequest,
   monthStart: Date,
   tryAdmit: boolean,
 ): Promise<CreateContext> {
@@ -810,6 +835,8 @@ async function readCreateContext(
       keypoints: JsonValue | null;
       embedding: string | null;
       audio_key: string | null;
+      audio_kind: string | null;
+      audio_probe: JsonValue | null;
       admit_locked: boolean;
       admit_waiting: boolean;
       admit_in_flight: number;
@@ -827,8 +854,7 @@ async function readCreateContext(
         WHERE r.tenant_id = k.tenant_id AND r.api_key_id = k.id
           AND r.created_at >= ${monthStart}::timestamptz) AS key_spent,
       av.avatar_status, av.avatar_deleted, av.image_key, av.face_box, av.keypoints, av.embedding,
-      (SELECT au.storage_key FROM assets au WHERE au.id = ${audioId}::uuid AND au.tenant_id = t.id)
-        AS audio_key,
+      au.storage_key AS audio_key, au.kind::text AS audio_kind, au.probe AS audio_probe,
       adm.locked AS admit_locked, adm.waiting AS admit_waiting, adm.in_flight AS admit_in_flight
     FROM tenants t
     CROSS JOIN LATERAL (
@@ -846,6 +872,7 @@ async function readCreateContext(
       WHERE a.id = ${avatarId}::uuid AND a.tenant_id = t.id
       FOR SHARE OF a
     ) av ON true
+    LEFT JOIN assets au ON au.id = ${audioId}::uuid AND au.tenant_id = t.id
     CROSS JOIN LATERAL likeness_render_admission_load(${tryAdmit}) adm
     WHERE t.id = ${tenantId}::uuid`;
   const row = rows[0];
@@ -876,7 +903,10 @@ async function readCreateContext(
             keypoints: row.keypoints,
             embedding: row.embedding,
           },
-    audioStorageKey: row.audio_key,
+    audio:
+      row.audio_key === null || row.audio_kind === null
+        ? null
+        : { kind: row.audio_kind, probe: jsonObject(row.audio_probe), storageKey: row.audio_key },
     admission: {
       locked: row.admit_locked,
       waiting: row.admit_waiting,
