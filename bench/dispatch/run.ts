@@ -28,6 +28,15 @@ const env = (name: string, fallback: number): number => {
   return value;
 };
 
+function phases(value: string | undefined): ReadonlySet<number> {
+  if (value === undefined || value.trim() === '') return new Set([1, 2, 3]);
+  const list = value.split(',').map((p) => Number(p.trim()));
+  if (list.some((p) => ![1, 2, 3].includes(p))) {
+    throw new Error('BENCH_PHASES must be a comma-separated list of 1, 2 and 3');
+  }
+  return new Set(list);
+}
+
 const TENANTS = Math.max(1, env('BENCH_TENANTS', 5));
 const WARMUP_RENDERS = env('BENCH_WARMUP_RENDERS', 30);
 const SEQUENTIAL_RENDERS = env('BENCH_RENDERS', 200);
@@ -42,6 +51,8 @@ const SUBSCRIPTIONS = env('BENCH_SUBSCRIPTIONS', 5000);
 const SUBSCRIBER_PROCESSES = Math.max(1, env('BENCH_SUBSCRIBER_PROCESSES', 4));
 const FANOUT_EVENTS = Math.max(1, env('BENCH_FANOUT_EVENTS', 20));
 const IDLE_SECONDS = Math.max(1, env('BENCH_IDLE_SECONDS', 10));
+/** Which phases run (BENCH_PHASES=3: only the 5,000 subscriptions); all three by default. */
+const PHASES = phases(process.env['BENCH_PHASES']);
 /** Extra node flags for the gateway, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
 const GATEWAY_NODE_ARGS = (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean);
 /**
@@ -559,168 +570,173 @@ async function main(): Promise<void> {
     );
 
     // ---- Phase 1: createRender → worker start -------------------------------------------
-    worker.send({ type: 'mode', mode: 'quick' });
-    const one = async (tenant: BenchTenant): Promise<Created> => {
-      const created = await createRender(tenant);
-      await worker?.waitStart(created.id);
-      return created;
-    };
-    process.stderr.write(`phase 1: ${WARMUP_RENDERS} warm-up renders …\n`);
-    for (let i = 0; i < WARMUP_RENDERS; i++) await one(tenants[i % tenants.length] as BenchTenant);
-
-    const measureStarts = async (label: string, created: Created[], cpuS: number, ms: number) => {
-      const latency: number[] = [];
-      const answer: number[] = [];
-      const segments = {
-        request: [] as number[],
-        toAdmit: [] as number[],
-        pass: [] as number[],
-        pickup: [] as number[],
+    if (PHASES.has(1)) {
+      worker.send({ type: 'mode', mode: 'quick' });
+      const one = async (tenant: BenchTenant): Promise<Created> => {
+        const created = await createRender(tenant);
+        await worker?.waitStart(created.id);
+        return created;
       };
-      const byTenant = new Map<string, Created[]>();
-      for (const c of created)
-        byTenant.set(c.tenant.tenantId, [...(byTenant.get(c.tenant.tenantId) ?? []), c]);
-      const rows = new Map<string, { createdAt: Date; admittedAt: Date | null }>();
-      for (const [tenantId, list] of byTenant) {
-        for (const r of await db.renders.findByIds(
-          tenantId,
-          list.map((c) => c.id),
-        ))
-          rows.set(r.id, r);
-      }
-      for (const c of created) {
-        const start = worker?.starts.get(c.id);
-        const row = rows.get(c.id);
-        if (!start || !row) continue;
-        latency.push(start.at - c.sentAt);
-        answer.push(c.answeredAt - c.sentAt);
-        const createdAt = row.createdAt.getTime();
-        const admittedAt = row.admittedAt?.getTime() ?? NaN;
-        segments.request.push(createdAt - c.sentAt);
-        segments.toAdmit.push(admittedAt - createdAt);
-        segments.pass.push(start.jobTimestamp - admittedAt);
-        segments.pickup.push(start.at - start.jobTimestamp);
-      }
-      const sorted = sortedCopy(latency);
-      print(`  ${label}: createRender → worker start (ms)  ${stats(latency)}`);
-      print(
-        `    p50 ${verdict(percentile(sorted, 50), TARGET_START_P50_MS)} (target ≤ ${TARGET_START_P50_MS} ms), p99 ${verdict(percentile(sorted, 99), TARGET_START_P99_MS)} (target ≤ ${TARGET_START_P99_MS} ms); ${(created.length / (ms / 1000)).toFixed(0)} renders/s, gateway CPU ${((cpuS * 1000) / created.length).toFixed(1)} ms per render`,
-      );
-      print(`    createRender answered (ms)                ${stats(answer)}`);
-      print(`    where the time goes, medians (ms; row times are Postgres's, ms resolution):`);
-      print(
-        `      request → render row created ${median(segments.request).toFixed(1)} · row → admitted (commit, kick, pass start) ${median(segments.toAdmit).toFixed(1)} · admitted → job added (admission pass) ${median(segments.pass).toFixed(1)} · job added → processor start (BullMQ) ${median(segments.pickup).toFixed(1)}`,
-      );
-      print(
-        `      p99: ${percentile(sortedCopy(segments.request), 99).toFixed(1)} · ${percentile(sortedCopy(segments.toAdmit), 99).toFixed(1)} · ${percentile(sortedCopy(segments.pass), 99).toFixed(1)} · ${percentile(sortedCopy(segments.pickup), 99).toFixed(1)}`,
-      );
-    };
+      process.stderr.write(`phase 1: ${WARMUP_RENDERS} warm-up renders …\n`);
+      for (let i = 0; i < WARMUP_RENDERS; i++)
+        await one(tenants[i % tenants.length] as BenchTenant);
 
-    /**
-     * Samples the gateway's own queue-depth gauges (GET /metrics) while a phase runs: whether
-     * renders waited for the admitter (waiting) or for capacity (in flight at the limit).
-     */
-    const sampleQueue = () => {
-      const seen = { waiting: 0, inFlight: 0, samples: 0 };
-      let stopped = false;
-      const loop = (async () => {
-        while (!stopped) {
-          const text = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`)).text();
-          const sum = (states: string[]) =>
-            text
-              .split('\n')
-              .filter((l) =>
-                states.some((st) => l.startsWith(`likeness_render_queue_depth{state="${st}"`)),
-              )
-              .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-          seen.waiting = Math.max(seen.waiting, sum(['waiting']));
-          seen.inFlight = Math.max(seen.inFlight, sum(['admitted', 'running', 'encoding']));
-          seen.samples++;
-          await sleep(500);
+      const measureStarts = async (label: string, created: Created[], cpuS: number, ms: number) => {
+        const latency: number[] = [];
+        const answer: number[] = [];
+        const segments = {
+          request: [] as number[],
+          toAdmit: [] as number[],
+          pass: [] as number[],
+          pickup: [] as number[],
+        };
+        const byTenant = new Map<string, Created[]>();
+        for (const c of created)
+          byTenant.set(c.tenant.tenantId, [...(byTenant.get(c.tenant.tenantId) ?? []), c]);
+        const rows = new Map<string, { createdAt: Date; admittedAt: Date | null }>();
+        for (const [tenantId, list] of byTenant) {
+          for (const r of await db.renders.findByIds(
+            tenantId,
+            list.map((c) => c.id),
+          ))
+            rows.set(r.id, r);
         }
-      })();
-      return async () => {
-        stopped = true;
-        await loop;
-        return `    queue (gateway /metrics every 0.5 s, ${seen.samples} samples): at most ${seen.waiting} waiting in Postgres, ${seen.inFlight} in flight (admission limit: capacity ${WORKER_CAPACITY} + backlog 2)`;
+        for (const c of created) {
+          const start = worker?.starts.get(c.id);
+          const row = rows.get(c.id);
+          if (!start || !row) continue;
+          latency.push(start.at - c.sentAt);
+          answer.push(c.answeredAt - c.sentAt);
+          const createdAt = row.createdAt.getTime();
+          const admittedAt = row.admittedAt?.getTime() ?? NaN;
+          segments.request.push(createdAt - c.sentAt);
+          segments.toAdmit.push(admittedAt - createdAt);
+          segments.pass.push(start.jobTimestamp - admittedAt);
+          segments.pickup.push(start.at - start.jobTimestamp);
+        }
+        const sorted = sortedCopy(latency);
+        print(`  ${label}: createRender → worker start (ms)  ${stats(latency)}`);
+        print(
+          `    p50 ${verdict(percentile(sorted, 50), TARGET_START_P50_MS)} (target ≤ ${TARGET_START_P50_MS} ms), p99 ${verdict(percentile(sorted, 99), TARGET_START_P99_MS)} (target ≤ ${TARGET_START_P99_MS} ms); ${(created.length / (ms / 1000)).toFixed(0)} renders/s, gateway CPU ${((cpuS * 1000) / created.length).toFixed(1)} ms per render`,
+        );
+        print(`    createRender answered (ms)                ${stats(answer)}`);
+        print(`    where the time goes, medians (ms; row times are Postgres's, ms resolution):`);
+        print(
+          `      request → render row created ${median(segments.request).toFixed(1)} · row → admitted (commit, kick, pass start) ${median(segments.toAdmit).toFixed(1)} · admitted → job added (admission pass) ${median(segments.pass).toFixed(1)} · job added → processor start (BullMQ) ${median(segments.pickup).toFixed(1)}`,
+        );
+        print(
+          `      p99: ${percentile(sortedCopy(segments.request), 99).toFixed(1)} · ${percentile(sortedCopy(segments.toAdmit), 99).toFixed(1)} · ${percentile(sortedCopy(segments.pass), 99).toFixed(1)} · ${percentile(sortedCopy(segments.pickup), 99).toFixed(1)}`,
+        );
       };
-    };
 
-    print('');
-    print(
-      `1. createRender → worker start: ${tenants.length} enterprise tenants, a worker of capacity ${WORKER_CAPACITY} doing no model work, ${WARMUP_RENDERS} warm-up renders first`,
-    );
-    {
-      process.stderr.write(`phase 1: ${SEQUENTIAL_RENDERS} sequential renders …\n`);
-      const queue = sampleQueue();
-      const cpu0 = cpuSeconds(gatewayPid);
-      const t0 = wallMs();
-      const created: Created[] = [];
-      await bounded(
-        'sequential renders',
-        120_000,
-        (async () => {
-          for (let i = 0; i < SEQUENTIAL_RENDERS; i++) {
-            created.push(await one(tenants[i % tenants.length] as BenchTenant));
-          }
-        })(),
-      );
-      await measureStarts(
-        `sequential (${SEQUENTIAL_RENDERS})`,
-        created,
-        cpuSeconds(gatewayPid) - cpu0,
-        wallMs() - t0,
-      );
-      print(await queue());
-    }
-    {
-      process.stderr.write(`phase 1: ${CONCURRENT_RENDERS} renders, ${CONCURRENCY} at a time …\n`);
-      const queue = sampleQueue();
-      const cpu0 = cpuSeconds(gatewayPid);
-      const t0 = wallMs();
-      const created: Created[] = [];
-      let next = 0;
-      await bounded(
-        'concurrent renders',
-        120_000,
-        Promise.all(
-          Array.from({ length: CONCURRENCY }, async (_, lane) => {
-            while (next < CONCURRENT_RENDERS) {
-              next++;
-              created.push(await one(tenants[lane % tenants.length] as BenchTenant));
-            }
-          }),
-        ),
-      );
-      await measureStarts(
-        `${CONCURRENCY} at a time (${CONCURRENT_RENDERS})`,
-        created,
-        cpuSeconds(gatewayPid) - cpu0,
-        wallMs() - t0,
-      );
-      print(await queue());
-    }
-    {
-      // Every render's final event applied before phase 2 (its events would queue behind them).
-      const t0 = wallMs();
-      await bounded(
-        'phase 1 renders finishing',
-        120_000,
-        (async () => {
-          for (;;) {
+      /**
+       * Samples the gateway's own queue-depth gauges (GET /metrics) while a phase runs: whether
+       * renders waited for the admitter (waiting) or for capacity (in flight at the limit).
+       */
+      const sampleQueue = () => {
+        const seen = { waiting: 0, inFlight: 0, samples: 0 };
+        let stopped = false;
+        const loop = (async () => {
+          while (!stopped) {
             const text = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`)).text();
-            const busy = text
-              .split('\n')
-              .filter((l) => /^likeness_render_queue_depth\{/.test(l))
-              .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
-            if (busy === 0) return;
-            await sleep(250);
+            const sum = (states: string[]) =>
+              text
+                .split('\n')
+                .filter((l) =>
+                  states.some((st) => l.startsWith(`likeness_render_queue_depth{state="${st}"`)),
+                )
+                .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+            seen.waiting = Math.max(seen.waiting, sum(['waiting']));
+            seen.inFlight = Math.max(seen.inFlight, sum(['admitted', 'running', 'encoding']));
+            seen.samples++;
+            await sleep(500);
           }
-        })(),
-      );
+        })();
+        return async () => {
+          stopped = true;
+          await loop;
+          return `    queue (gateway /metrics every 0.5 s, ${seen.samples} samples): at most ${seen.waiting} waiting in Postgres, ${seen.inFlight} in flight (admission limit: capacity ${WORKER_CAPACITY} + backlog 2)`;
+        };
+      };
+
+      print('');
       print(
-        `  every render finished in the gateway ${((wallMs() - t0) / 1000).toFixed(1)} s after the last start (until its worker events were applied); load average ${load()}`,
+        `1. createRender → worker start: ${tenants.length} enterprise tenants, a worker of capacity ${WORKER_CAPACITY} doing no model work, ${WARMUP_RENDERS} warm-up renders first`,
       );
+      {
+        process.stderr.write(`phase 1: ${SEQUENTIAL_RENDERS} sequential renders …\n`);
+        const queue = sampleQueue();
+        const cpu0 = cpuSeconds(gatewayPid);
+        const t0 = wallMs();
+        const created: Created[] = [];
+        await bounded(
+          'sequential renders',
+          120_000,
+          (async () => {
+            for (let i = 0; i < SEQUENTIAL_RENDERS; i++) {
+              created.push(await one(tenants[i % tenants.length] as BenchTenant));
+            }
+          })(),
+        );
+        await measureStarts(
+          `sequential (${SEQUENTIAL_RENDERS})`,
+          created,
+          cpuSeconds(gatewayPid) - cpu0,
+          wallMs() - t0,
+        );
+        print(await queue());
+      }
+      {
+        process.stderr.write(
+          `phase 1: ${CONCURRENT_RENDERS} renders, ${CONCURRENCY} at a time …\n`,
+        );
+        const queue = sampleQueue();
+        const cpu0 = cpuSeconds(gatewayPid);
+        const t0 = wallMs();
+        const created: Created[] = [];
+        let next = 0;
+        await bounded(
+          'concurrent renders',
+          120_000,
+          Promise.all(
+            Array.from({ length: CONCURRENCY }, async (_, lane) => {
+              while (next < CONCURRENT_RENDERS) {
+                next++;
+                created.push(await one(tenants[lane % tenants.length] as BenchTenant));
+              }
+            }),
+          ),
+        );
+        await measureStarts(
+          `${CONCURRENCY} at a time (${CONCURRENT_RENDERS})`,
+          created,
+          cpuSeconds(gatewayPid) - cpu0,
+          wallMs() - t0,
+        );
+        print(await queue());
+      }
+      {
+        // Every render's final event applied before phase 2 (its events would queue behind them).
+        const t0 = wallMs();
+        await bounded(
+          'phase 1 renders finishing',
+          120_000,
+          (async () => {
+            for (;;) {
+              const text = await (await fetch(`http://127.0.0.1:${gateway.port}/metrics`)).text();
+              const busy = text
+                .split('\n')
+                .filter((l) => /^likeness_render_queue_depth\{/.test(l))
+                .reduce((n, l) => n + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+              if (busy === 0) return;
+              await sleep(250);
+            }
+          })(),
+        );
+        print(
+          `  every render finished in the gateway ${((wallMs() - t0) / 1000).toFixed(1)} s after the last start (until its worker events were applied); load average ${load()}`,
+        );
+      }
     }
 
     // ---- Phase 2: worker event → subscriber -----------------------------------------------
@@ -816,13 +832,15 @@ async function main(): Promise<void> {
       subscriberProcesses.splice(subscriberProcesses.indexOf(subscribers), 1);
       w.send({ type: 'finish', renderIds: renders.map((r) => r.id) });
     };
-    print('');
-    print('2. worker event → subscriber (worker XADD → graphql-ws message read by the client)');
-    await eventRun(1, 1, Math.min(EVENT_COUNT, 20), 200);
-    await eventRun(EVENT_RENDERS, EVENT_SUBSCRIBERS, EVENT_COUNT, EVENT_INTERVAL_MS);
+    if (PHASES.has(2)) {
+      print('');
+      print('2. worker event → subscriber (worker XADD → graphql-ws message read by the client)');
+      await eventRun(1, 1, Math.min(EVENT_COUNT, 20), 200);
+      await eventRun(EVENT_RENDERS, EVENT_SUBSCRIBERS, EVENT_COUNT, EVENT_INTERVAL_MS);
+    }
 
     // ---- Phase 3: many subscriptions on one gateway process ---------------------------------
-    if (SUBSCRIPTIONS > 0) {
+    if (SUBSCRIPTIONS > 0 && PHASES.has(3)) {
       print('');
       print(
         `3. ${SUBSCRIPTIONS} concurrent graphql-ws subscriptions (renderUpdated of one running render, one socket each, ${SUBSCRIBER_PROCESSES} client processes)`,

@@ -8,6 +8,7 @@ import { EventBus } from '../src/realtime';
 import {
   RenderRealtime,
   renderTopic,
+  tenantRendersTopic,
   type RenderEventMessage,
 } from '../src/renders/render.realtime';
 import type { RenderEvent } from '../src/renders/render.model';
@@ -143,5 +144,89 @@ describe('renderUpdated streams', () => {
     // One node shared by the three subscribers.
     expect(got[1]?.value).toBe(got[0]?.value);
     expect(got[2]?.value).toBe(got[0]?.value);
+  });
+});
+
+describe('a renderUpdated stream read ahead', () => {
+  it('answers next() calls made before the events in order, and ends those still waiting', async () => {
+    const { tenantId, renderId } = await queuedRender();
+    const [stream] = (await subscribers(tenantId, renderId, 1)) as [
+      AsyncIterableIterator<RenderEvent>,
+    ];
+    const bus = gateway.app.get(EventBus);
+    const snapshot = (await db.renders.lastEvent(tenantId, renderId))?.payload ?? null;
+    const pending = [stream.next(), stream.next(), stream.next()];
+    for (const sequence of [2, 3]) {
+      await bus.publish(renderTopic(renderId), {
+        tenantId,
+        renderId,
+        sequence,
+        type: 'render.cancel-requested',
+        at: new Date().toISOString(),
+        payload: snapshot,
+      } satisfies RenderEventMessage);
+    }
+    const [first, second] = await withTimeout(
+      Promise.all(pending.slice(0, 2)),
+      5000,
+      'the published events were not delivered',
+    );
+    expect([first?.value?.sequence, second?.value?.sequence]).toEqual([2, 3]);
+    await stream.return?.();
+    expect(await pending[2]).toEqual({ value: undefined, done: true });
+  });
+});
+
+describe('rendersUpdated streams', () => {
+  it('keep the order of each render apart, also after one of them finished', async () => {
+    const t = await newTenantWithKey(db, { scopes: ['renders:read', 'renders:write'] });
+    const avatarId = await readyAvatar(db, t.tenantId);
+    const audioAssetId = await audioAsset(db, t.tenantId, 1);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await createRender(gateway.app, t.secret, { avatarId, audioAssetId });
+      const id = (res.body.data?.['createRender'] as { id?: string } | undefined)?.id;
+      if (!id) throw new Error(`createRender failed: ${JSON.stringify(res.body)}`);
+      ids.push(id);
+    }
+    const [a, b, c] = ids as [string, string, string];
+    const stream = await realtime.tenantEvents(t.tenantId);
+    streams.push(stream);
+    const bus = gateway.app.get(EventBus);
+    const publish = async (renderId: string, sequence: number, type: string) => {
+      const snapshot = (await db.renders.lastEvent(t.tenantId, renderId))?.payload ?? null;
+      const message: RenderEventMessage = {
+        tenantId: t.tenantId,
+        renderId,
+        sequence,
+        type,
+        at: new Date().toISOString(),
+        payload: snapshot,
+      };
+      await bus.publish(tenantRendersTopic(t.tenantId), message);
+    };
+    const progress = 'render.cancel-requested';
+    await publish(a, 2, progress);
+    await publish(b, 2, progress);
+    await publish(a, 2, progress); // a duplicate: dropped
+    await publish(b, 3, progress);
+    await publish(a, 3, 'render.canceled'); // a is done: the stream forgets it
+    await publish(c, 2, progress);
+    await publish(b, 3, progress); // still known: dropped
+    await publish(c, 2, progress); // dropped
+    await publish(b, 4, progress);
+    const got: [string | undefined, number | undefined][] = [];
+    for (let i = 0; i < 6; i++) {
+      const r = await withTimeout(stream.next(), 5000, `event ${i} was not delivered`);
+      got.push([r.value?.render.id, r.value?.sequence]);
+    }
+    expect(got).toEqual([
+      [a, 2],
+      [b, 2],
+      [b, 3],
+      [a, 3],
+      [c, 2],
+      [b, 4],
+    ]);
   });
 });

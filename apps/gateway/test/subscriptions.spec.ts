@@ -1,12 +1,18 @@
 import 'reflect-metadata';
 import { randomUUID } from 'node:crypto';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { IncomingMessage } from 'node:http';
+import { GraphQLModule } from '@nestjs/graphql';
 import { createClient, type Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { createDb, generateApiKeySecret, type Db } from '@likeness/db';
 import { loadConfig } from '../src/config/config';
 import { createGateway } from '../src/bootstrap';
 import { TenantEvents } from '../src/realtime';
+import { GatewayApolloDriver } from '../src/graphql/gateway-apollo.driver';
+import type { SubscriptionDocuments } from '../src/graphql/subscriptions';
 
 // Two gateway replicas on real ports, sharing Postgres and Redis (with a prefix of our own).
 const env = {
@@ -43,7 +49,7 @@ afterAll(async () => {
   await db?.close();
 });
 
-async function tenantWithKey() {
+async function tenantWithKey(scopes: string[] = ['renders:read']) {
   const slug = `s-${randomUUID().slice(0, 8)}`;
   const tenant = await db.tenants.create({ name: `Tenant ${slug}`, slug, plan: 'starter' });
   const key = generateApiKeySecret('test');
@@ -51,7 +57,7 @@ async function tenantWithKey() {
     name: 'ws key',
     prefix: key.prefix,
     secretHash: key.secretHash,
-    scopes: ['renders:read'],
+    scopes,
     expiresAt: null,
   });
   return { tenant, secret: key.secret };
@@ -78,21 +84,25 @@ interface Received {
 }
 
 function subscribe(c: Client, query: string): Received {
+  return subscribeWith(c, { query });
+}
+
+function subscribeWith(
+  c: Client,
+  payload: { query: string; variables?: Record<string, unknown> },
+): Received {
   const next: unknown[] = [];
   const waiters: ((v: unknown) => void)[] = [];
   let fail: (e: unknown) => void = () => undefined;
   const error = new Promise<unknown>((resolve) => (fail = resolve));
-  const stop = c.subscribe(
-    { query },
-    {
-      next: (v) => {
-        next.push(v);
-        waiters.shift()?.(v);
-      },
-      error: (e) => fail(e),
-      complete: () => undefined,
+  const stop = c.subscribe(payload, {
+    next: (v) => {
+      next.push(v);
+      waiters.shift()?.(v);
     },
-  );
+    error: (e) => fail(e),
+    complete: () => undefined,
+  });
   return {
     next,
     error,
@@ -159,4 +169,114 @@ describe('graphql-ws subscriptions', () => {
     expect(result.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
     expect(result.errors?.[0]?.message).toBe('Unknown API key');
   });
+
+  it('shares one parsed document between sockets with the same query, yet authenticates and isolates each', async () => {
+    const documents = subscriptionDocuments(0);
+    const before = { ...documents.counts };
+    // A query text of this test only: the first subscription parses it, the others share it.
+    const query = 'subscription SharedDocument { tenantUpdated { id name plan status } }';
+    const a = await tenantWithKey();
+    const b = await tenantWithKey();
+    const events = (replicas[0] as NestFastifyApplication).get(TenantEvents);
+    const subA = subscribe(client(urls[0] as string, { authorization: a.secret }), query);
+    const changedA = { id: a.tenant.id, name: 'A2', plan: 'pro', status: 'ACTIVE' as const };
+    expect(await publishUntilReceived(() => events.tenantUpdated(changedA), subA)).toEqual({
+      data: { tenantUpdated: changedA },
+    });
+    expect(documents.counts.parsed - before.parsed).toBe(1);
+
+    const subB = subscribe(client(urls[0] as string, { authorization: b.secret }), query);
+    const unknown = subscribe(
+      client(urls[0] as string, {
+        authorization: 'lk_test_AAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB',
+      }),
+      query,
+    );
+    // Still every subscription through the guard: the unknown key gets no events, an error.
+    const refused = (await unknown.nextEvent()) as {
+      errors?: { extensions?: { code?: string } }[];
+    };
+    expect(refused.errors?.[0]?.extensions?.code).toBe('UNAUTHENTICATED');
+    const changedB = { id: b.tenant.id, name: 'B2', plan: 'pro', status: 'ACTIVE' as const };
+    expect(await publishUntilReceived(() => events.tenantUpdated(changedB), subB)).toEqual({
+      data: { tenantUpdated: changedB },
+    });
+    // Each saw only its own tenant's events.
+    expect(subA.next).toEqual([{ data: { tenantUpdated: changedA } }]);
+    expect(subB.next.every((e) => JSON.stringify(e).includes(b.tenant.id))).toBe(true);
+    expect(documents.counts.parsed - before.parsed).toBe(1);
+    expect(documents.counts.shared - before.shared).toBe(2);
+    for (const sub of [subA, subB, unknown]) sub.stop();
+  });
+
+  it('checks the scopes of every subscription to a shared document', async () => {
+    const documents = subscriptionDocuments(1);
+    const query = 'subscription SharedScopes($id: ID!) { renderUpdated(id: $id) { sequence } }';
+    const reader = await tenantWithKey(['renders:read']);
+    const other = await tenantWithKey(['assets:read']);
+    const id = randomUUID();
+    const first = subscribeWith(client(urls[1] as string, { authorization: reader.secret }), {
+      query,
+      variables: { id },
+    });
+    const answer = (await first.nextEvent()) as { errors?: { extensions?: { code?: string } }[] };
+    expect(answer.errors?.[0]?.extensions?.code).toBe('NOT_FOUND');
+    const sharedBefore = documents.counts.shared;
+    const second = subscribeWith(client(urls[1] as string, { authorization: other.secret }), {
+      query,
+      variables: { id },
+    });
+    const refused = (await second.nextEvent()) as {
+      errors?: { extensions?: { code?: string; reason?: string } }[];
+    };
+    expect(refused.errors?.[0]?.extensions?.code).toBe('FORBIDDEN');
+    expect(documents.counts.shared - sharedBefore).toBe(1);
+  });
+
+  it('declines per-message deflate (no compression state per socket)', async () => {
+    // The ws client offers permessage-deflate by default; the gateway must not take it.
+    const socket = new WebSocket(urls[0] as string, 'graphql-transport-ws');
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    expect(socket.protocol).toBe('graphql-transport-ws');
+    expect(socket.extensions).toBe('');
+    socket.close();
+  });
+
+  it('lets go of the upgrade request once the socket is acknowledged, and subscriptions still work', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const server = (replicas[0] as NestFastifyApplication).getHttpServer();
+    const requests: WeakRef<IncomingMessage>[] = [];
+    const onUpgrade = (request: IncomingMessage): void => void requests.push(new WeakRef(request));
+    server.prependListener('upgrade', onUpgrade);
+    const t = await tenantWithKey();
+    const sub = subscribe(client(urls[0] as string, { authorization: t.secret }), TENANT_UPDATED);
+    const events = (replicas[0] as NestFastifyApplication).get(TenantEvents);
+    const changed = { id: t.tenant.id, name: 'Held', plan: 'pro', status: 'ACTIVE' as const };
+    await publishUntilReceived(() => events.tenantUpdated(changed), sub);
+    server.removeListener('upgrade', onUpgrade);
+    expect(requests).toHaveLength(1);
+    for (let i = 0; i < 3 && requests[0]?.deref() !== undefined; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+      gc();
+    }
+    expect(requests[0]?.deref()).toBeUndefined();
+    // The socket and its subscription live on without it.
+    const again = { ...changed, name: 'Held again' };
+    expect(await publishUntilReceived(() => events.tenantUpdated(again), sub)).toEqual({
+      data: { tenantUpdated: again },
+    });
+    sub.stop();
+  });
 });
+
+function subscriptionDocuments(replica: number): SubscriptionDocuments {
+  const app = replicas[replica] as NestFastifyApplication;
+  const documents = (app.get(GraphQLModule).graphQlAdapter as GatewayApolloDriver)
+    .subscriptionDocuments;
+  if (!documents) throw new Error('graphql-ws has no shared documents');
+  return documents;
+}

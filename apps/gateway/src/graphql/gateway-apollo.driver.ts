@@ -9,6 +9,7 @@ import { GraphQLMetricsPlugin } from '../observability/graphql-metrics.plugin';
 import { DocumentCache } from './document-cache';
 import { DirectExecution } from './direct-execution';
 import { finishResponsePlugin } from './response-finish';
+import { subscriptionDocumentsOf, type SubscriptionDocuments } from './subscriptions';
 
 type Handler = (this: unknown, request: FastifyRequest, reply: FastifyReply) => unknown;
 
@@ -60,7 +61,7 @@ const OPTIONS_HANDLED_DIRECTLY = new Set<string>([
  * ApolloDriver with the direct execution path (direct-execution.ts) in front of Apollo's
  * handler on the GraphQL route: ordinary queries and mutations over HTTP run there; everything
  * else, and everything while the path is off, goes to Apollo as before. graphql-ws
- * subscriptions are the driver's, untouched.
+ * subscriptions are the driver's (with subscriptions.ts's shared documents).
  *
  * GRAPHQL_DIRECT_EXECUTION=false turns the path off. It is also off (with a warning naming the
  * reason) unless every Apollo plugin that acts on requests is one it reproduces —
@@ -74,16 +75,23 @@ export class GatewayApolloDriver extends ApolloDriver {
   @Inject(APP_CONFIG) private readonly config!: AppConfig;
   private readonly log = new Logger('GraphQL');
   private direct: DirectExecution | null = null;
+  private subscriptionDocs: SubscriptionDocuments | null = null;
 
   /** The direct execution path while it serves requests (for tests and diagnostics). */
   get directExecution(): DirectExecution | null {
     return this.direct;
   }
 
+  /** The documents graphql-ws subscriptions share (for tests and diagnostics). */
+  get subscriptionDocuments(): SubscriptionDocuments | null {
+    return this.subscriptionDocs;
+  }
+
   protected override async registerFastify(
     options: ApolloDriverConfig,
     hooks?: { preStartHook?: () => void },
   ): Promise<void> {
+    this.subscriptionDocs = subscriptionDocumentsOf(options.subscriptions);
     const app = this.httpAdapterHost.httpAdapter.getInstance<FastifyInstance>();
     let wrapped = false;
     app.addHook('onRoute', (route: RouteOptions) => {

@@ -62,6 +62,11 @@ export class RenderRealtime {
   private readonly polls = new Map<string, RenderPoll>();
   /** How often each render's shared poll runs (tests shorten it). */
   pollMs = RENDER_POLL_MS;
+  /** Rows and nodes for every stream (one object, not two closures per subscriber). */
+  private readonly source: StreamSource = {
+    rows: (tenantId, renderId, after) => this.rows(tenantId, renderId, after),
+    node: (message) => this.node(message),
+  };
 
   constructor(
     private readonly bus: EventBus,
@@ -92,20 +97,11 @@ export class RenderRealtime {
     renderId: string,
     afterSequence: number | null,
   ): Promise<AsyncIterableIterator<RenderEvent>> {
-    const stream = new OrderedRenderStream(
-      tenantId,
-      (renderId, after) => this.rows(tenantId, renderId, after),
-      (message) => this.node(message),
-      true,
-    );
+    const stream = new OrderedRenderStream(tenantId, this.source, true);
     await stream.start(this.bus, renderTopic(renderId), {
       renderId,
       startAfter: afterSequence ?? 0,
-      load: async () => {
-        if (afterSequence !== null) return this.rows(tenantId, renderId, afterSequence);
-        const last = await this.db.renders.lastEvent(tenantId, renderId);
-        return last ? [messageOf(last)] : [];
-      },
+      load: () => this.replay(tenantId, renderId, afterSequence),
     });
     this.watch(tenantId, renderId, stream);
     return stream;
@@ -113,39 +109,44 @@ export class RenderRealtime {
 
   /** Every event of the tenant's renders from now on, in order per render. */
   async tenantEvents(tenantId: string): Promise<AsyncIterableIterator<RenderEvent>> {
-    const stream = new OrderedRenderStream(
-      tenantId,
-      (renderId, after) => this.rows(tenantId, renderId, after),
-      (message) => this.node(message),
-      false,
-    );
+    const stream = new OrderedRenderStream(tenantId, this.source, false);
     await stream.start(this.bus, tenantRendersTopic(tenantId));
     return stream;
+  }
+
+  /** What a renderUpdated stream delivers before live events (see `renderEvents`). */
+  private async replay(
+    tenantId: string,
+    renderId: string,
+    afterSequence: number | null,
+  ): Promise<RenderEventMessage[]> {
+    if (afterSequence !== null) return this.rows(tenantId, renderId, afterSequence);
+    const last = await this.db.renders.lastEvent(tenantId, renderId);
+    return last ? [messageOf(last)] : [];
   }
 
   /** Adds a stream to its render's shared poll (started by the first, stopped by the last). */
   private watch(tenantId: string, renderId: string, stream: OrderedRenderStream): void {
     const key = `${tenantId}:${renderId}`;
-    let poll = this.polls.get(key);
-    if (!poll) {
-      const created: RenderPoll = { streams: new Set(), running: false, timer: undefined };
-      created.timer = setInterval(
-        () => void this.pollOnce(tenantId, renderId, created),
-        this.pollMs,
-      );
-      created.timer.unref();
-      this.polls.set(key, created);
-      poll = created;
+    const poll = this.polls.get(key) ?? this.startPoll(key, tenantId, renderId);
+    poll.streams.add(stream);
+    stream.onStop(() => this.unwatch(poll, stream));
+  }
+
+  private startPoll(key: string, tenantId: string, renderId: string): RenderPoll {
+    const poll: RenderPoll = { key, streams: new Set(), running: false, timer: undefined };
+    poll.timer = setInterval(() => void this.pollOnce(tenantId, renderId, poll), this.pollMs);
+    poll.timer.unref();
+    this.polls.set(key, poll);
+    return poll;
+  }
+
+  private unwatch(poll: RenderPoll, stream: OrderedRenderStream): void {
+    poll.streams.delete(stream);
+    if (poll.streams.size === 0 && this.polls.get(poll.key) === poll) {
+      clearInterval(poll.timer);
+      this.polls.delete(poll.key);
     }
-    const shared = poll;
-    shared.streams.add(stream);
-    stream.onStop(() => {
-      shared.streams.delete(stream);
-      if (shared.streams.size === 0 && this.polls.get(key) === shared) {
-        clearInterval(shared.timer);
-        this.polls.delete(key);
-      }
-    });
   }
 
   /**
@@ -209,34 +210,51 @@ export class RenderRealtime {
   }
 }
 
-type Fetch = (renderId: string, after: number) => Promise<RenderEventMessage[]>;
+/** Where streams read rows (their own tenant's only) and get a message's node. */
+interface StreamSource {
+  rows(tenantId: string, renderId: string, after: number): Promise<RenderEventMessage[]>;
+  node(message: RenderEventMessage): Promise<RenderEvent | null>;
+}
 
 interface RenderPoll {
+  /** `tenant:render`, its key in `polls`. */
+  readonly key: string;
   readonly streams: Set<OrderedRenderStream>;
   running: boolean;
   timer: NodeJS.Timeout | undefined;
 }
 
+type Waiter = (result: IteratorResult<RenderEvent>) => void;
+
 /**
  * An async iterator of RenderEvents in sequence order per render. Live messages and replays
  * are processed one at a time (a promise chain), so the order in which they arrive cannot
  * reorder what is delivered. `return()` unsubscribes at once, even while waiting.
+ *
+ * Thousands are open at once, each for as long as its subscription: what one keeps is small
+ * (the last sequence of its first render in fields, of others in a map made when needed; one
+ * waiter in a field, as its consumer asks for one event at a time; queues only while needed).
  */
 class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
-  private readonly ready: RenderEvent[] = [];
-  private readonly waiters: ((result: IteratorResult<RenderEvent>) => void)[] = [];
-  private readonly last = new Map<string, number>();
+  /** Events delivered and not yet read (none while the consumer waits). */
+  private ready: RenderEvent[] | undefined;
+  /** The consumer waiting for the next event, and any who asked after it. */
+  private waiter: Waiter | undefined;
+  private moreWaiters: Waiter[] | undefined;
+  /** Last sequence delivered: of one render in fields, of any others in the map. */
+  private firstRender: string | undefined;
+  private firstLast = 0;
+  private otherLast: Map<string, number> | undefined;
   private chain: Promise<void> = Promise.resolve();
   private unsubscribe: (() => void) | undefined;
-  private readonly stopListeners: (() => void)[] = [];
+  private stopped: (() => void) | undefined;
   private ended = false;
   private failure: unknown;
 
   constructor(
     /** Messages of any other tenant are dropped (never delivered, never converted). */
     private readonly tenantId: string,
-    private readonly fetch: Fetch,
-    private readonly toNode: (message: RenderEventMessage) => Promise<RenderEvent | null>,
+    private readonly source: StreamSource,
     private readonly endAfterFinal: boolean,
   ) {}
 
@@ -255,18 +273,10 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
     },
   ): Promise<void> {
     let open: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (open = resolve));
-    this.chain = gate;
-    if (replay) {
-      this.enqueue(async () => {
-        for (const message of await replay.load()) await this.deliver(message);
-        if (!this.last.has(replay.renderId)) this.last.set(replay.renderId, replay.startAfter);
-      });
-    }
+    this.chain = new Promise<void>((resolve) => (open = resolve));
+    if (replay) this.enqueueReplay(replay.renderId, replay.startAfter, replay.load);
     try {
-      this.unsubscribe = await bus.subscribe<RenderEventMessage>(topic, (message) =>
-        this.enqueue(() => this.onLive(message)),
-      );
+      this.unsubscribe = await bus.subscribe<RenderEventMessage>(topic, this.onMessage);
     } finally {
       open();
     }
@@ -274,7 +284,8 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
 
   /** The last sequence delivered of a render; undefined while its replay is still running. */
   lastDelivered(renderId: string): number | undefined {
-    return this.last.get(renderId);
+    if (renderId === this.firstRender) return this.firstLast;
+    return this.otherLast?.get(renderId);
   }
 
   /**
@@ -291,8 +302,51 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
 
   /** Calls `listener` once the stream stopped (at once if it already has). */
   onStop(listener: () => void): void {
-    if (this.ended) listener();
-    else this.stopListeners.push(listener);
+    if (this.ended) {
+      listener();
+      return;
+    }
+    const before = this.stopped;
+    this.stopped = before
+      ? () => {
+          before();
+          listener();
+        }
+      : listener;
+  }
+
+  /** The listener on the topic (a field: its closure keeps nothing of `start`). */
+  private readonly onMessage = (message: RenderEventMessage): void =>
+    this.enqueue(() => this.onLive(message));
+
+  private enqueueReplay(
+    renderId: string,
+    startAfter: number,
+    load: () => Promise<RenderEventMessage[]>,
+  ): void {
+    this.enqueue(async () => {
+      for (const message of await load()) await this.deliver(message);
+      if (this.lastDelivered(renderId) === undefined) this.setLast(renderId, startAfter);
+    });
+  }
+
+  private setLast(renderId: string, sequence: number): void {
+    if (this.firstRender === undefined || this.firstRender === renderId) {
+      this.firstRender = renderId;
+      this.firstLast = sequence;
+      this.otherLast?.delete(renderId);
+    } else {
+      (this.otherLast ??= new Map()).set(renderId, sequence);
+    }
+  }
+
+  private forgetLast(renderId: string): void {
+    if (renderId === this.firstRender) {
+      this.firstRender = undefined;
+      this.firstLast = 0;
+    } else {
+      this.otherLast?.delete(renderId);
+    }
   }
 
   private enqueue(task: () => Promise<void>): void {
@@ -308,12 +362,12 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
 
   private async onLive(message: RenderEventMessage): Promise<void> {
     if (message.tenantId !== this.tenantId) return;
-    const last = this.last.get(message.renderId);
+    const last = this.lastDelivered(message.renderId);
     if (last !== undefined) {
       if (message.sequence <= last) return; // already delivered (replay, or published twice)
       if (message.sequence > last + 1) {
         // Published out of order by two replicas, or a publication was lost: the rows have it.
-        for (const missed of await this.fetch(message.renderId, last)) {
+        for (const missed of await this.source.rows(this.tenantId, message.renderId, last)) {
           if (missed.sequence < message.sequence) await this.deliver(missed);
         }
       }
@@ -322,29 +376,38 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
   }
 
   private async deliver(message: RenderEventMessage): Promise<void> {
-    const last = this.last.get(message.renderId);
+    const last = this.lastDelivered(message.renderId);
     if (this.ended || message.tenantId !== this.tenantId) return;
     if (last !== undefined && message.sequence <= last) return;
-    this.last.set(message.renderId, message.sequence);
-    const node = await this.toNode(message);
+    this.setLast(message.renderId, message.sequence);
+    const node = await this.source.node(message);
     if (node) this.push(node);
     if (FINAL_TYPES.has(message.type) || (node && isFinished(node.render.status))) {
       if (this.endAfterFinal) this.finish();
-      else this.last.delete(message.renderId);
+      else this.forgetLast(message.renderId);
     }
   }
 
   private push(node: RenderEvent): void {
-    const waiter = this.waiters.shift();
+    const waiter = this.takeWaiter();
     if (waiter) waiter({ value: node, done: false });
-    else this.ready.push(node);
+    else (this.ready ??= []).push(node);
+  }
+
+  private takeWaiter(): Waiter | undefined {
+    const waiter = this.waiter;
+    this.waiter = this.moreWaiters?.shift();
+    if (this.moreWaiters?.length === 0) this.moreWaiters = undefined;
+    return waiter;
   }
 
   /** Ends the stream after what is ready has been read. */
   private finish(): void {
     this.ended = true;
     this.stop();
-    for (const waiter of this.waiters.splice(0)) waiter({ value: undefined, done: true });
+    for (let waiter = this.takeWaiter(); waiter; waiter = this.takeWaiter()) {
+      waiter({ value: undefined, done: true });
+    }
   }
 
   private fail(error: unknown): void {
@@ -355,11 +418,14 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
   private stop(): void {
     this.unsubscribe?.();
     this.unsubscribe = undefined;
-    for (const listener of this.stopListeners.splice(0)) listener();
+    const stopped = this.stopped;
+    this.stopped = undefined;
+    stopped?.();
   }
 
   next(): Promise<IteratorResult<RenderEvent>> {
-    const value = this.ready.shift();
+    const value = this.ready?.shift();
+    if (this.ready?.length === 0) this.ready = undefined;
     if (value) return Promise.resolve({ value, done: false });
     if (this.failure !== undefined) {
       const error = this.failure;
@@ -367,11 +433,14 @@ class OrderedRenderStream implements AsyncIterableIterator<RenderEvent> {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => {
+      if (this.waiter) (this.moreWaiters ??= []).push(resolve);
+      else this.waiter = resolve;
+    });
   }
 
   return(): Promise<IteratorResult<RenderEvent>> {
-    this.ready.length = 0;
+    this.ready = undefined;
     this.finish();
     return Promise.resolve({ value: undefined, done: true });
   }
