@@ -110,6 +110,25 @@ export interface UpdateRenderInput {
   billedSeconds?: number;
 }
 
+/** The columns every new render gets from its CreateRenderInput. */
+function createData(tenantId: string, input: CreateRenderInput) {
+  return {
+    tenantId,
+    apiKeyId: input.apiKeyId ?? null,
+    avatarId: input.avatarId,
+    audioAssetId: input.audioAssetId,
+    prompt: input.prompt ?? '',
+    controls: jsonInput(input.controls ?? {}),
+    seed: input.seed,
+    modelPack: input.modelPack,
+    modelPackVersion: input.modelPackVersion,
+    priority: input.priority ?? 0,
+    idempotencyKey: input.idempotencyKey ?? null,
+    inputHash: input.inputHash,
+    deadlineAt: input.deadlineAt ?? null,
+  };
+}
+
 async function requireOwned(
   tx: TenantTx,
   tenantId: string,
@@ -306,19 +325,7 @@ export class RenderRepository {
         if (input.apiKeyId) await requireOwned(tx, tenantId, 'apiKey', input.apiKeyId);
         return tx.render.create({
           data: {
-            tenantId,
-            apiKeyId: input.apiKeyId ?? null,
-            avatarId: input.avatarId,
-            audioAssetId: input.audioAssetId,
-            prompt: input.prompt ?? '',
-            controls: jsonInput(input.controls ?? {}),
-            seed: input.seed,
-            modelPack: input.modelPack,
-            modelPackVersion: input.modelPackVersion,
-            priority: input.priority ?? 0,
-            idempotencyKey: input.idempotencyKey ?? null,
-            inputHash: input.inputHash,
-            deadlineAt: input.deadlineAt ?? null,
+            ...createData(tenantId, input),
           },
         });
       });
@@ -449,19 +456,7 @@ export class RenderRepository {
           ) >= 1;
         const created = await tx.render.create({
           data: {
-            tenantId,
-            apiKeyId: input.apiKeyId ?? null,
-            avatarId: input.avatarId,
-            audioAssetId: input.audioAssetId,
-            prompt: input.prompt ?? '',
-            controls: jsonInput(input.controls ?? {}),
-            seed: input.seed,
-            modelPack: input.modelPack,
-            modelPackVersion: input.modelPackVersion,
-            priority: input.priority ?? 0,
-            idempotencyKey: input.idempotencyKey ?? null,
-            inputHash: input.inputHash,
-            deadlineAt: input.deadlineAt ?? null,
+            ...createData(tenantId, input),
             audioSeconds: input.audioSeconds,
             frames: input.frames,
             billedSeconds: reservation.billedSeconds,
