@@ -327,6 +327,34 @@ describe('admission at creation', () => {
     }
   }, 60_000);
 
+  it('a pass with nothing waiting does not take the admitter’s lock', async () => {
+    await owner.query(
+      `UPDATE renders SET status = 'CANCELED', finished_at = now() WHERE status IN ('QUEUED', 'RUNNING', 'ENCODING')`,
+    );
+    const dispatcher = gateway.app.get(RenderDispatcher);
+    await dispatcher.idle();
+    const holder = new Client({ connectionString: process.env['DATABASE_URL'] });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock(7310524105)');
+      // Nothing waits: done without the lock (so it cannot keep a creation from admitting).
+      expect(await dispatcher.pass()).toMatchObject({ idle: true, locked: true, admitted: 0 });
+      // Something waits: the pass needs the lock, finds it held, and says so.
+      const f = await tenant('free');
+      await create(f);
+      await create(f);
+      expect(await dispatcher.pass()).toMatchObject({ locked: false, admitted: 0 });
+      expect(await dispatcher.pass()).not.toHaveProperty('idle');
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+      await owner.query(
+        `UPDATE renders SET status = 'CANCELED', finished_at = now() WHERE status IN ('QUEUED', 'RUNNING', 'ENCODING')`,
+      );
+    }
+  }, 60_000);
+
   it('admits at creation only within the capacity and the tenant’s free slots', async () => {
     const t = await tenant('pro');
     const builds: unknown[] = [];

@@ -20,6 +20,8 @@ import { decideFail, GatewayFailure } from './render-transitions';
 export interface AdmissionPass {
   /** False when another replica was admitting (this pass did nothing). */
   locked: boolean;
+  /** True when nothing waited: the pass ended before the lock (inFlight, capacity unread). */
+  idle?: boolean;
   admitted: number;
   /** Admitted and unfinished before the pass; the limit was capacity. */
   inFlight: number;
@@ -133,6 +135,11 @@ export class RenderDispatcher implements OnApplicationBootstrap, OnApplicationSh
   /** One admission pass (also callable directly, e.g. by tests and tools). */
   async pass(): Promise<AdmissionPass> {
     void this.catalog.rememberLive();
+    // Nothing waits (the usual pass after a render finished): no lock, no transaction. A render
+    // queued after this read kicks a pass of its own.
+    if (!(await this.db.renderDispatch.anyWaiting())) {
+      return { locked: true, admitted: 0, inFlight: 0, capacity: 0, idle: true };
+    }
     const capacity = await this.capacity();
     const result = await this.db.renderDispatch.admit({
       capacity,

@@ -175,6 +175,17 @@ export class RenderDispatchRepository {
   }
 
   /**
+   * Whether any render of any tenant waits in Postgres, read without the admitter's lock (one
+   * statement, likeness_render_admission_load(false), migration 0008): a pass with nothing to
+   * admit need not take the lock.
+   */
+  async anyWaiting(): Promise<boolean> {
+    const rows = await this.ctx.app().$queryRaw<{ waiting: boolean }[]>`
+      SELECT waiting FROM likeness_render_admission_load(false)`;
+    return rows[0]?.waiting === true;
+  }
+
+  /**
    * What the job of one render needs (the reconciler re-adds lost jobs); null for unknown or
    * foreign renders.
    */
