@@ -1,6 +1,7 @@
 // Mp4Encoder against the ffmpeg CLI on the same frames (target: ≤ 1.1× the CLI's time).
-import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import sharp from 'sharp';
@@ -47,6 +48,19 @@ async function writeFrames(path: string): Promise<void> {
   await once(out, 'finish');
 }
 
+const CLOCK_TICKS =
+  Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/**
+ * CPU seconds (user + system) of this process's children that have exited and been reaped
+ * (/proc/self/stat cutime + cstime): the ffmpeg runs, since nothing else is spawned meanwhile.
+ */
+function childrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3
+  return (Number(fields[13]) + Number(fields[14])) / CLOCK_TICKS;
+}
+
 /** What both encoders are given: raw RGB24 frames of this size and rate, and the x264 settings. */
 export interface EncodeJob {
   raw: string;
@@ -75,24 +89,27 @@ export async function encodeWithEncoder(job: EncodeJob, path: string): Promise<n
     crf,
     expectedFrames: frames,
   });
+  // Two buffers, read into straight from the file, the next frame while ffmpeg's pipe takes
+  // this one: Mp4Encoder.write resolves once the pipe has the bytes, after which the buffer may be
+  // reused (its contract).
   const frameBytes = width * height * 3;
-  let frame = Buffer.alloc(frameBytes);
-  let filled = 0;
-  for await (const chunk of createReadStream(raw, {
-    highWaterMark: frameBytes,
-  }) as AsyncIterable<Buffer>) {
-    let offset = 0;
-    while (offset < chunk.length) {
-      const n = Math.min(chunk.length - offset, frameBytes - filled);
-      chunk.copy(frame, filled, offset, offset + n);
-      filled += n;
-      offset += n;
-      if (filled === frameBytes) {
-        await encoder.writeFrame(frame);
-        frame = Buffer.alloc(frameBytes);
-        filled = 0;
-      }
+  const buffers = [Buffer.allocUnsafe(frameBytes), Buffer.allocUnsafe(frameBytes)];
+  const file = await open(raw, 'r');
+  const read = async (i: number): Promise<Buffer> => {
+    const buffer = buffers[i % 2] as Buffer;
+    const { bytesRead } = await file.read(buffer, 0, frameBytes, i * frameBytes);
+    if (bytesRead !== frameBytes) throw new Error(`${raw} ends inside frame ${i}`);
+    return buffer;
+  };
+  try {
+    let next = read(0);
+    for (let i = 0; i < frames; i++) {
+      const frame = await next;
+      next = i + 1 < frames ? read(i + 1) : next;
+      await encoder.writeFrame(frame);
     }
+  } finally {
+    await file.close();
   }
   await encoder.finish();
   return (performance.now() - started) / 1000;
@@ -173,10 +190,25 @@ export async function compareEncoders(
 ): Promise<{ lines: string[]; targetsMet: boolean; ratio: number }> {
   const ours: number[] = [];
   const cli: number[] = [];
+  // CPU seconds: ffmpeg's (reaped children) and, for ours, this process's own.
+  const oursCpu: number[] = [];
+  const oursFfmpegCpu: number[] = [];
+  const cliCpu: number[] = [];
   for (let r = 0; r < repeats; r++) {
     // Alternate the order so neither side always runs on a warmer machine.
-    const runOurs = async () => ours.push(await encodeWithEncoder(job, join(workDir, 'ours.mp4')));
-    const runCli = async () => cli.push(await encodeWithCli(job, join(workDir, 'cli.mp4')));
+    const runOurs = async () => {
+      const own = process.cpuUsage();
+      const children = childrenCpuSeconds();
+      ours.push(await encodeWithEncoder(job, join(workDir, 'ours.mp4')));
+      oursFfmpegCpu.push(childrenCpuSeconds() - children);
+      const used = process.cpuUsage(own);
+      oursCpu.push((used.user + used.system) / 1e6);
+    };
+    const runCli = async () => {
+      const children = childrenCpuSeconds();
+      cli.push(await encodeWithCli(job, join(workDir, 'cli.mp4')));
+      cliCpu.push(childrenCpuSeconds() - children);
+    };
     if (r % 2 === 0) {
       await runOurs();
       await runCli();
@@ -191,8 +223,9 @@ export async function compareEncoders(
   const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
   return {
     lines: [
-      `Mp4Encoder: median ${median(ours).toFixed(2)} s (${(job.frames / median(ours)).toFixed(1)} fps); runs ${fmt(ours)}`,
-      `ffmpeg CLI: median ${median(cli).toFixed(2)} s (${(job.frames / median(cli)).toFixed(1)} fps); runs ${fmt(cli)}`,
+      `Mp4Encoder: median ${median(ours).toFixed(2)} s (${(job.frames / median(ours)).toFixed(1)} fps); runs ${fmt(ours)}; CPU: ffmpeg ${fmt(oursFfmpegCpu)} s + this process ${fmt(oursCpu)} s`,
+      `ffmpeg CLI: median ${median(cli).toFixed(2)} s (${(job.frames / median(cli)).toFixed(1)} fps); runs ${fmt(cli)}; CPU: ffmpeg ${fmt(cliCpu)} s`,
+      `CPU seconds, ours (ffmpeg + this process) / CLI, medians: ${((median(oursFfmpegCpu) + median(oursCpu)) / median(cliCpu)).toFixed(3)}× (for the record: less load-sensitive than wall time)`,
       `ratio ${ratio.toFixed(3)}× (target ≤ ${TARGET_RATIO}×): ${ratio <= TARGET_RATIO ? 'met' : 'MISSED'}`,
     ],
     targetsMet: ratio <= TARGET_RATIO,

@@ -27,6 +27,8 @@ const SECONDS = (process.env['BENCH_FULL_SECONDS'] ?? '10,40').split(',').map((v
 const STEPS = envInt('BENCH_FULL_STEPS', 30);
 const SIZE = envInt('BENCH_FULL_SIZE', 512);
 const ENCODE_REPEATS = envInt('BENCH_FULL_ENCODE_REPEATS', 3);
+/** `0` turns off the session thread's garbage collection (loadModelPack's collectThreadGarbage). */
+const COLLECT_THREAD_GARBAGE = process.env['BENCH_COLLECT_THREAD_GARBAGE'] !== '0';
 const TARGETS = { outsideRunShare: 0.15, peakRssBytes: 2 * 2 ** 30, encodeRatio: 1.1, linear: 1.1 };
 
 const load = (): string =>
@@ -125,7 +127,7 @@ export const fullRenderSection: BenchSection = {
     let targetsMet = true;
     const dir = referencePack(); // built (or found in the cache) before the clock starts
     const loading = performance.now();
-    const pack = await loadModelPack(dir);
+    const pack = await loadModelPack(dir, { collectThreadGarbage: COLLECT_THREAD_GARBAGE });
     lines.push(
       `pack ${pack.name}@${pack.version} loaded and warmed in ${s(performance.now() - loading)} (${pack.provider})`,
     );
@@ -137,6 +139,12 @@ export const fullRenderSection: BenchSection = {
         runs.push(run);
         targetsMet &&= run.targetsMet;
       }
+      const gc = await pack.threadGcStats();
+      lines.push(
+        gc.enabled
+          ? `session thread: ${gc.collections} garbage collections, ${(gc.ms / 1000).toFixed(1)} s in all (${(gc.ms / Math.max(1, gc.collections)).toFixed(0)} ms each)`
+          : 'session thread: garbage collection off (BENCH_COLLECT_THREAD_GARBAGE=0)',
+      );
     } finally {
       await pack.release();
     }

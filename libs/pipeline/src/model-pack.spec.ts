@@ -11,10 +11,11 @@ import {
   ThreadSession,
   encodeAudio,
   loadModelPack,
+  render,
   type ModelPack,
   type PipelineLogger,
 } from './index';
-import { syntheticSpeech, testPackDir } from './test-pack';
+import { MemorySink, TEST_FACE, syntheticImage, syntheticSpeech, testPackDir } from './test-pack';
 
 // Real sessions on a 2-core machine shared with other suites: allow for slow runs.
 jest.setTimeout(180_000);
@@ -255,6 +256,85 @@ function externalDataGraph(dataFile: string): Uint8Array {
     }),
   ).finish();
 }
+
+describe("session options and the session thread's memory", () => {
+  const SIDE = 128; // latent 16 × 16: a clip's pinned inputs are > 16 MiB, so the thread collects
+  const renderOnce = async (pack: ModelPack): Promise<void> => {
+    const g = pack.geometry;
+    await render(
+      {
+        pack,
+        image: syntheticImage(SIDE, SIDE, g.imageEncoderWidth),
+        audio: {
+          sampleRate: g.sampleRate,
+          samples: syntheticSpeech((g.maxFramesPerClip - 1) / g.fps, g.sampleRate),
+        },
+        faceBox: TEST_FACE.faceBox,
+        faceKeypoints: TEST_FACE.faceKeypoints,
+        identity: Float32Array.from({ length: g.identityDim ?? 1 }, (_, k) => (k === 0 ? 1 : 0)),
+        prompt: 'A person is talking.',
+        seed: 3,
+        steps: 2,
+      },
+      { sink: new MemorySink() },
+    );
+  };
+
+  it('creates every session with the arena and memory pattern off unless asked for', async () => {
+    const plain = await loadModelPack(testPackDir(), { intraOpThreads: 1, warm: false });
+    const asked = await loadModelPack(testPackDir(), {
+      cpuMemArena: true,
+      memPattern: true,
+      warm: false,
+    });
+    try {
+      for (const name of stageNames) {
+        // What the session thread handed to InferenceSession.create, echoed back by it.
+        expect(plain.stages[name].session.options).toMatchObject({
+          enableCpuMemArena: false,
+          enableMemPattern: false,
+          graphOptimizationLevel: 'all',
+          intraOpNumThreads: 1,
+        });
+        expect(asked.stages[name].session.options).toMatchObject({
+          enableCpuMemArena: true,
+          enableMemPattern: true,
+        });
+        expect(asked.stages[name].session.options).not.toHaveProperty('intraOpNumThreads');
+      }
+    } finally {
+      await Promise.all([plain.release(), asked.release()]);
+    }
+  });
+
+  it('frees what a clip dropped in the session thread before going on', async () => {
+    const pack = await loadModelPack(testPackDir());
+    try {
+      await renderOnce(pack);
+      const g = pack.geometry;
+      const latentFrames = (g.maxFramesPerClip - 1) / g.temporalStride + 1;
+      const side = SIDE / g.spatialStride;
+      // One step's batch-of-3 velocity; the clip's pinned condition and latent rows were 2× that.
+      const velocityBytes = 3 * g.latentChannels * latentFrames * side * side * 4;
+      const stats = await pack.threadGcStats();
+      expect(stats.enabled).toBe(true);
+      expect(stats.collections).toBeGreaterThanOrEqual(1);
+      expect(stats.arrayBuffers).toBeLessThan(velocityBytes);
+    } finally {
+      await pack.release();
+    }
+  });
+
+  it('leaves collection to V8 with collectThreadGarbage: false', async () => {
+    const pack = await loadModelPack(testPackDir(), { collectThreadGarbage: false });
+    try {
+      await renderOnce(pack);
+      expect(await pack.threadGcStats()).toMatchObject({ enabled: false, collections: 0 });
+    } finally {
+      await pack.release();
+    }
+  });
+});
 
 describe('graphs with external data', () => {
   it('loads the weights stored beside the graph file', async () => {

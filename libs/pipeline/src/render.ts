@@ -9,7 +9,7 @@ import {
   type LatentGeometry,
 } from './clip-tensors';
 import { DenoiserBatch, UPDATE_SLICE, yieldToEventLoop } from './denoiser-batch';
-import { chwToRgbFrame } from './media/frames';
+import { chwToRgbFrame, videoFrameToRgb } from './media/frames';
 import { ModelPackError, RenderCanceled } from './errors';
 import { framesForDuration } from './frame-plan';
 import { silentLogger, type ModelPack, type PipelineLogger } from './model-pack';
@@ -435,16 +435,23 @@ export async function emitFrames(
   const count = clip.emitEnd - clip.emitStart;
   const bytes = new Uint8Array(count * plane * 3);
   const weights = crossFadeWeights(clip.overlapFrames);
+  const shape = { frames: clip.frames, height, width };
   for (let g = clip.emitStart; g < clip.emitEnd; g++) {
-    let frame = videoFrame(video, clip.frames, plane, g - clip.origin);
+    const at = (g - clip.emitStart) * plane * 3;
     const k = g - clip.start;
     if (clip.index > 0 && k < clip.overlapFrames) {
       const held = previous?.tail[k];
       if (!held)
         throw new Error(`clip ${clip.index} has no held-back frame ${k} of the previous clip`);
-      frame = crossFade(held, frame, weights[k] as number);
+      const frame = videoFrame(video, clip.frames, plane, g - clip.origin);
+      bytes.set(
+        chwToRgbFrame(crossFade(held, frame, weights[k] as number), width, height).data,
+        at,
+      );
+    } else {
+      // Straight from the decoded clip into the output: no per-frame copies.
+      videoFrameToRgb(video, shape, g - clip.origin, bytes.subarray(at, at + plane * 3));
     }
-    bytes.set(chwToRgbFrame(frame, width, height).data, (g - clip.emitStart) * plane * 3);
     await yieldToEventLoop();
   }
   const tail: Float32Array[] = [];

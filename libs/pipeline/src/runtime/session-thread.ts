@@ -33,6 +33,13 @@ export interface ThreadOutput {
   dims: number[];
 }
 
+export interface ThreadGcStats {
+  enabled: boolean;
+  collections: number;
+  ms: number;
+  arrayBuffers: number;
+}
+
 interface Pending {
   resolve: (value: unknown) => void;
   reject: (error: Error) => void;
@@ -48,8 +55,15 @@ export class SessionThread {
   private nextId = 1;
   private failure: Error | undefined;
 
-  constructor() {
-    this.worker = new Worker(join(__dirname, 'session-thread.cjs'));
+  /**
+   * `collectGarbage` (default true): the thread runs a full GC of its own heap after dropping
+   * ≥ 16 MiB of buffers (a denoiser step's velocity, unpinned clip inputs), so they are gone
+   * before the next run (see session-thread.cjs).
+   */
+  constructor(options: { collectGarbage?: boolean } = {}) {
+    this.worker = new Worker(join(__dirname, 'session-thread.cjs'), {
+      workerData: { collectGarbage: options.collectGarbage ?? true },
+    });
     this.worker.unref();
     this.worker.on(
       'message',
@@ -81,6 +95,14 @@ export class SessionThread {
     });
   }
 
+  /**
+   * Whether the thread collects its garbage, the collections and their time so far, and the
+   * bytes of ArrayBuffers the thread's heap holds now (live or not yet collected).
+   */
+  gcStats(): Promise<ThreadGcStats> {
+    return this.request({ op: 'gc-stats' });
+  }
+
   async close(): Promise<void> {
     this.failure ??= new Error('session thread closed');
     await this.worker.terminate();
@@ -88,6 +110,8 @@ export class SessionThread {
 }
 
 interface SessionInfo {
+  /** The options the thread created the session with (echoed back). */
+  options: ort.InferenceSession.SessionOptions;
   inputNames: string[];
   outputNames: string[];
   inputMetadata: ort.InferenceSession.ValueMetadata[];
@@ -106,6 +130,8 @@ export class ThreadSession implements ort.InferenceSession {
   readonly outputNames: readonly string[];
   readonly inputMetadata: readonly ort.InferenceSession.ValueMetadata[];
   readonly outputMetadata: readonly ort.InferenceSession.ValueMetadata[];
+  /** The session options the thread created this session with. */
+  readonly options: Readonly<ort.InferenceSession.SessionOptions>;
 
   private constructor(
     private readonly thread: SessionThread,
@@ -116,6 +142,7 @@ export class ThreadSession implements ort.InferenceSession {
     this.outputNames = info.outputNames;
     this.inputMetadata = info.inputMetadata;
     this.outputMetadata = info.outputMetadata;
+    this.options = info.options;
   }
 
   static async create(
