@@ -16,7 +16,7 @@ import {
 } from '@likeness/pipeline';
 import { writeWav } from '@likeness/pipeline/testing';
 import { compareEncoders, CRF, PRESET } from './encode';
-import { FACE_BOX, FACE_KEYPOINTS, image, referencePack, voicedTone } from './render';
+import { benchRequest, referencePack, voicedTone } from './render';
 import { envInt, type BenchSection } from './section';
 
 const SECONDS = (process.env['BENCH_FULL_SECONDS'] ?? '10,40').split(',').map((v) => {
@@ -81,20 +81,9 @@ async function renderOnce(
     crf: CRF,
   });
   const raw = rawPath ? createWriteStream(rawPath) : null;
-  const m = await measureRender(
-    {
-      pack,
-      image: image(SIZE, g.imageEncoderWidth),
-      audio: { sampleRate: g.sampleRate, samples },
-      faceBox: FACE_BOX,
-      faceKeypoints: FACE_KEYPOINTS,
-      identity: Float32Array.from({ length: g.identityDim ?? 1 }, (_, k) => (k === 0 ? 1 : 0)),
-      prompt: 'A person is talking.',
-      seed: 1,
-      steps: STEPS,
-    },
-    { sink: new TeeSink(encoder, raw) },
-  );
+  const m = await measureRender(benchRequest(pack, SIZE, samples, STEPS), {
+    sink: new TeeSink(encoder, raw),
+  });
   const rendered = performance.now();
   const mp4 = await encoder.finish();
   const finished = performance.now();

@@ -2,7 +2,14 @@
 // spent outside session.run (the pipeline's own JS work), event-loop delay during the render
 // and peak RSS. Printed for the record; no targets (timings are never asserted in tests).
 import { execFileSync } from 'node:child_process';
-import { loadModelPack, measureRender, rgbToChw, type RenderImage } from '@likeness/pipeline';
+import {
+  loadModelPack,
+  measureRender,
+  rgbToChw,
+  type ModelPack,
+  type RenderImage,
+  type RenderRequest,
+} from '@likeness/pipeline';
 import { smoothImage } from '@likeness/pipeline/testing';
 import { envInt, type BenchSection } from './section';
 
@@ -58,6 +65,27 @@ export const FACE_KEYPOINTS: [number, number][] = [
   [0.7, 0.42],
 ];
 
+/** The bench's render request: `image()` at `size`², its face, a one-hot identity, seed 1. */
+export function benchRequest(
+  pack: ModelPack,
+  size: number,
+  samples: Float32Array,
+  steps: number,
+): RenderRequest {
+  const g = pack.geometry;
+  return {
+    pack,
+    image: image(size, g.imageEncoderWidth),
+    audio: { sampleRate: g.sampleRate, samples },
+    faceBox: FACE_BOX,
+    faceKeypoints: FACE_KEYPOINTS,
+    identity: Float32Array.from({ length: g.identityDim ?? 1 }, (_, k) => (k === 0 ? 1 : 0)),
+    prompt: 'A person is talking.',
+    seed: 1,
+    steps,
+  };
+}
+
 const ms = (v: number): string => `${v.toFixed(0)} ms`;
 
 export const renderSection: BenchSection = {
@@ -79,17 +107,7 @@ export const renderSection: BenchSection = {
       const seconds = (frames - 0.5) / g.fps;
       const samples = voicedTone(seconds, g.sampleRate);
       for (const size of SIZES) {
-        const m = await measureRender({
-          pack,
-          image: image(size, g.imageEncoderWidth),
-          audio: { sampleRate: g.sampleRate, samples },
-          faceBox: FACE_BOX,
-          faceKeypoints: FACE_KEYPOINTS,
-          identity: Float32Array.from({ length: g.identityDim ?? 1 }, (_, k) => (k === 0 ? 1 : 0)),
-          prompt: 'A person is talking.',
-          seed: 1,
-          steps: STEPS,
-        });
+        const m = await measureRender(benchRequest(pack, size, samples, STEPS));
         const t = m.result.timings;
         const decode = t.decodeMs.reduce((a, b) => a + b, 0) / Math.max(1, t.decodeMs.length);
         lines.push(
