@@ -155,39 +155,23 @@ export function decideWorkerEvent(
         typeof progress['fraction'] === 'number' ? progress['fraction'] : 0,
         (event.clip + 1) / event.clips,
       );
-      if (event.clip + 1 < event.clips) {
-        // The next clip is what runs now, from its first phase and step: never "decoding, clip
-        // 2, step 20" before clip 2 began.
-        return {
-          eventType: 'render.clip-finished',
-          patch: {
-            ...run,
-            status: current.status === 'ENCODING' ? 'ENCODING' : 'RUNNING',
-            progress: {
-              ...progress,
-              phase: 'denoising',
-              clip: event.clip + 1,
-              clips: event.clips,
-              step: 0,
-              fraction,
-            },
-          },
-        };
-      }
-      // The last clip: what follows is the video's encoding, which the worker reports itself
-      // (`render.progress` encoding); phase and step stay as reported.
+      // Not the last clip: the next clip is what runs now, from its first phase and step (never
+      // "decoding, clip 2, step 20" before clip 2 began). The last clip: what follows is the
+      // video's encoding, which the worker reports itself (`render.progress` encoding); phase
+      // and step stay as reported.
+      const where: JsonObject =
+        event.clip + 1 < event.clips
+          ? { phase: 'denoising', clip: event.clip + 1, step: 0 }
+          : {
+              phase: typeof progress['phase'] === 'string' ? progress['phase'] : 'encoding',
+              clip: event.clips,
+            };
       return {
         eventType: 'render.clip-finished',
         patch: {
           ...run,
           status: current.status === 'ENCODING' ? 'ENCODING' : 'RUNNING',
-          progress: {
-            ...progress,
-            phase: typeof progress['phase'] === 'string' ? progress['phase'] : 'encoding',
-            clip: event.clips,
-            clips: event.clips,
-            fraction,
-          },
+          progress: { ...progress, ...where, clips: event.clips, fraction },
         },
       };
     }
