@@ -565,7 +565,10 @@ export class RenderRepository {
 
   /** What createQueued's guard would see now (read without the lock: for estimates). */
   async usage(tenantId: string, apiKeyId: string | null, monthStart: Date): Promise<RenderUsage> {
-    return this.ctx.withTenant(tenantId, (tx) => readUsage(tx, tenantId, apiKeyId, monthStart));
+    return this.ctx.withTenant(
+      tenantId,
+      async (tx) => (await readCreateContext(tx, tenantId, { apiKeyId }, monthStart, false)).usage,
+    );
   }
 
   /** Several renders of the tenant by id (unknown and foreign ids left out), in no order. */
@@ -779,7 +782,10 @@ export async function lockRender(
   return row ? toRender(row) : null;
 }
 
-/** What createQueued reads in one statement, under the tenant's render lock. */
+/**
+ * What createQueued reads in one statement, under the tenant's render lock (and `usage()`, for
+ * estimates, without the lock, an avatar or an audio asset).
+ */
 interface CreateContext {
   /** The render created before with the same idempotency key, if any. */
   existingId: string | null;
@@ -805,13 +811,14 @@ interface CreateContext {
 async function readCreateContext(
   tx: TenantTx,
   tenantId: string,
-  input: RenderCreateRequest,
+  input: Partial<RenderCreateRequest>,
   monthStart: Date,
   tryAdmit: boolean,
 ): Promise<CreateContext> {
-  const apiKeyId = input.apiKeyId && isUuid(input.apiKeyId) ? input.apiKeyId : null;
-  const avatarId = isUuid(input.avatarId) ? input.avatarId : null;
-  const audioId = isUuid(input.audioAssetId) ? input.audioAssetId : null;
+  const uuidOrNull = (id: string | null | undefined) => (id && isUuid(id) ? id : null);
+  const apiKeyId = uuidOrNull(input.apiKeyId);
+  const avatarId = uuidOrNull(input.avatarId);
+  const audioId = uuidOrNull(input.audioAssetId);
   const rows = await tx.$queryRaw<
     {
       plan: string;
@@ -907,47 +914,5 @@ async function readCreateContext(
       waiting: row.admit_waiting,
       inFlight: Number(row.admit_in_flight),
     },
-  };
-}
-
-async function readUsage(
-  tx: TenantTx,
-  tenantId: string,
-  apiKeyId: string | null,
-  monthStart: Date,
-): Promise<RenderUsage> {
-  const rows = await tx.$queryRaw<
-    { plan: string; status: TenantStatus; seconds: number; unfinished: number }[]
-  >`
-    SELECT t.plan, t.status::text AS status,
-      (SELECT coalesce(sum(r.billed_seconds), 0)::float8 FROM renders r
-        WHERE r.tenant_id = t.id AND r.created_at >= ${monthStart}::timestamptz) AS seconds,
-      (SELECT count(*)::integer FROM renders r
-        WHERE r.tenant_id = t.id AND r.status IN ('QUEUED', 'RUNNING', 'ENCODING')) AS unfinished
-    FROM tenants t WHERE t.id = ${tenantId}::uuid`;
-  const tenant = rows[0];
-  if (!tenant) throw new DbError('NOT_FOUND', `tenant ${tenantId} not found`);
-  let apiKey: RenderUsage['apiKey'] = null;
-  if (apiKeyId && isUuid(apiKeyId)) {
-    const keys = await tx.$queryRaw<{ cap: number | null; spent: number }[]>`
-      SELECT k.spend_cap_cents AS cap,
-        (SELECT coalesce(sum(coalesce(r.cost_cents, r.quoted_cents)), 0)::float8 FROM renders r
-          WHERE r.tenant_id = k.tenant_id AND r.api_key_id = k.id
-            AND r.created_at >= ${monthStart}::timestamptz) AS spent
-      FROM api_keys k WHERE k.id = ${apiKeyId}::uuid AND k.tenant_id = ${tenantId}::uuid`;
-    const key = keys[0];
-    if (key) {
-      apiKey = {
-        spendCapCents: key.cap === null ? null : Number(key.cap),
-        spentThisMonthCents: Number(key.spent),
-      };
-    }
-  }
-  return {
-    plan: tenant.plan,
-    tenantStatus: tenant.status,
-    videoSecondsThisMonth: Number(tenant.seconds),
-    unfinished: Number(tenant.unfinished),
-    apiKey,
   };
 }
