@@ -55,15 +55,22 @@ pids+=("$!")
 
 started=$(date +%s%N)
 url="http://127.0.0.1:${PORT}"
+# wait_until NAME PID LOG CHECK...: runs CHECK until it succeeds; if process PID exits first,
+# shows the end of its LOG and gives up.
+wait_until() {
+  local name=$1 pid=$2 log=$3
+  shift 3
+  until "$@"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "likeness: the $name exited; last lines of $log:" >&2
+      tail -n 30 "$log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
 ready() { node -e 'fetch(process.argv[1]).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$url/readyz"; }
-until ready; do
-  if ! kill -0 "${pids[0]}" 2>/dev/null; then
-    echo "likeness: the gateway exited; last lines of $LIKENESS_DATA_DIR/log/gateway.log:" >&2
-    tail -n 30 "$LIKENESS_DATA_DIR/log/gateway.log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
+wait_until gateway "${pids[0]}" "$LIKENESS_DATA_DIR/log/gateway.log" ready
 ready_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
 # One render worker (avatar.prepare + render, reference pack, CPU unless EXECUTION_PROVIDER=cuda)
@@ -77,14 +84,8 @@ BULLMQ_PREFIX="${REDIS_PREFIX:-likeness}" WORKER_ID="${WORKER_ID:-$(hostname)-np
   node -r @swc-node/register gpu-workers/render-worker/src/main.ts >>"$worker_log" 2>&1 &
 pids+=("$!")
 worker_pid="$!"
-until tail -c "+$worker_log_from" "$worker_log" | grep -q '"msg":"render worker ready"'; do
-  if ! kill -0 "$worker_pid" 2>/dev/null; then
-    echo "likeness: the render worker exited; last lines of $worker_log:" >&2
-    tail -n 30 "$worker_log" >&2
-    exit 1
-  fi
-  sleep 0.2
-done
+worker_ready() { tail -c "+$worker_log_from" "$worker_log" | grep -q '"msg":"render worker ready"'; }
+wait_until "render worker" "$worker_pid" "$worker_log" worker_ready
 worker_ms=$(( ($(date +%s%N) - started) / 1000000 ))
 
 SEED_JSON="$seed_json" URL="$url" READY_MS="$ready_ms" WORKER_MS="$worker_ms" node -e '
